@@ -1,0 +1,40 @@
+"""Commands that run or prepare the service: ``serve``, ``worker``, ``db upgrade``."""
+
+from __future__ import annotations
+
+import typer
+
+from newsletter import db
+from newsletter.cli.base import app, console, services, settings
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending database migrations (also done automatically on start)."""
+    engine = db.create_db_engine(settings(ctx))
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    console.print("database is up to date")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    no_scheduler: bool = typer.Option(
+        False, "--no-scheduler", help="Web only (for extra web processes)."
+    ),
+) -> None:
+    """Run the web app and the scheduler in one process: the main job."""
+    import uvicorn
+
+    from newsletter.web import create_app
+
+    web_app = create_app(services(ctx), scheduler=not no_scheduler)
+    uvicorn.run(web_app, host=host, port=port, log_level="info")

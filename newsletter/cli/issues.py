@@ -1,0 +1,3 @@
+"""Commands: render, check, import, issues list|show|sync, init, demo."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: schedule, cancel."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: subscribers add|remove|list|import|export."""
+
+from __future__ import annotations

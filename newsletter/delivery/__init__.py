@@ -1,0 +1,1 @@
+"""Delivery: backends behind one interface, the send ledger, retries, rate limits, resume."""

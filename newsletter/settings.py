@@ -1,0 +1,303 @@
+"""Typed settings: ``config.yaml``, overridden by ``NEWSLETTER_*`` variables, secrets from the env.
+
+Loaded once by :func:`load_settings` and passed in; nothing here runs at import time.
+Every key can be overridden by an environment variable named after its path:
+``NEWSLETTER_DELIVERY__BACKEND=sendgrid`` sets ``delivery.backend``. Values that look like
+JSON (``[...]``, ``{...}``) are parsed as JSON, so lists can be overridden too.
+
+Secrets never come from the file: a secret key found in ``config.yaml`` is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from newsletter.errors import ConfigError
+
+ENV_PREFIX = "NEWSLETTER_"
+CONFIG_ENV = "NEWSLETTER_CONFIG"
+
+#: Secrets and the environment variables they come from. Never read from ``config.yaml``.
+SECRET_VARIABLES = {
+    "secret_key": "NEWSLETTER_SECRET_KEY",
+    "admin_password": "NEWSLETTER_ADMIN_PASSWORD",
+    "smtp_password": "NEWSLETTER_SMTP_PASSWORD",
+    "sendgrid_api_key": "SENDGRID_API_KEY",
+    "sendgrid_webhook_public_key": "SENDGRID_WEBHOOK_PUBLIC_KEY",
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``90``, ``"90s"``, ``"30m"``, ``"6h"``, ``"7d"`` as well as what pydantic takes."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(_Section):
+    """What readers see of the site: its name, public URL, language and timezone."""
+
+    name: str = "Newsletter"
+    url: str = "http://localhost:8000"
+    language: Literal["ko", "en"] = "ko"
+    timezone: str = "Asia/Seoul"
+    postal_address: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name such as Asia/Seoul)"
+            ) from None
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The site's timezone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+
+class SenderSettings(_Section):
+    """The From and Reply-To of every email."""
+
+    from_email: str = "newsletter@example.com"
+    from_name: str = "Newsletter"
+    reply_to: str = ""
+
+
+class DatabaseSettings(_Section):
+    """Where the data lives: SQLite by default, PostgreSQL at scale."""
+
+    url: str = "sqlite:///newsletter.db"
+    echo: bool = False
+
+
+class SmtpSettings(_Section):
+    """The SMTP backend's server. The password comes from ``NEWSLETTER_SMTP_PASSWORD``."""
+
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    tls: bool = False
+    username: str = ""
+    connections: int = Field(4, ge=1, le=64)
+    timeout: Duration = timedelta(seconds=30)
+
+
+class SendgridSettings(_Section):
+    """The SendGrid backend. The API key comes from ``SENDGRID_API_KEY``."""
+
+    host: str = "https://api.sendgrid.com"
+    timeout: Duration = timedelta(seconds=30)
+
+
+class RetrySettings(_Section):
+    """Capped exponential backoff with jitter for transient failures."""
+
+    max_attempts: int = Field(5, ge=1)
+    base_delay: Duration = timedelta(seconds=1)
+    max_delay: Duration = timedelta(seconds=60)
+
+
+class DeliverySettings(_Section):
+    """How sends go out: the backend, batch size, rate limit and error policy."""
+
+    backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    outbox_dir: Path = Path("outbox")
+    batch_size: int = Field(1000, ge=1, le=1000)
+    rate_limit_per_second: float = Field(0, ge=0)
+    pause_after_errors: int = Field(100, ge=0)
+    smtp: SmtpSettings = SmtpSettings()
+    sendgrid: SendgridSettings = SendgridSettings()
+    retry: RetrySettings = RetrySettings()
+
+
+class SchedulerSettings(_Section):
+    """The in-process scheduler of ``newsletter serve``."""
+
+    max_lateness: Duration = timedelta(hours=6)
+    sync_interval: Duration = timedelta(seconds=30)
+
+
+class WebSettings(_Section):
+    """The web app: tracking, rate limits and sessions."""
+
+    tracking: bool = False
+    subscribe_rate_limit_per_ip: int = Field(10, ge=0)
+    subscribe_rate_limit_per_address: int = Field(3, ge=0)
+    login_rate_limit: int = Field(5, ge=0)
+
+
+class NewsletterSettings(_Section):
+    """One newsletter that readers can subscribe to."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str
+    description: str = ""
+    default: bool = False
+    language: Literal["ko", "en"] | None = None
+
+
+class Secrets(_Section):
+    """Secrets, read only from the environment (see ``SECRET_VARIABLES``)."""
+
+    secret_key: str | None = None
+    admin_password: str | None = None
+    smtp_password: str | None = None
+    sendgrid_api_key: str | None = None
+    sendgrid_webhook_public_key: str | None = None
+
+
+class Settings(_Section):
+    """The whole configuration; ``base_dir`` is where relative paths are resolved."""
+
+    base_dir: Path = Path(".")
+    site: SiteSettings = SiteSettings()
+    sender: SenderSettings = SenderSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    web: WebSettings = WebSettings()
+    issues_dir: Path = Path("issues")
+    templates_dir: Path = Path("templates")
+    newsletters: list[NewsletterSettings] = Field(
+        default_factory=lambda: [NewsletterSettings(id="weekly", name="Weekly", default=True)],
+        min_length=1,
+    )
+    secrets: Secrets = Secrets()
+
+    @model_validator(mode="after")
+    def _one_default_newsletter(self) -> Settings:
+        ids = [n.id for n in self.newsletters]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"newsletter ids must be unique, got {ids}")
+        if sum(n.default for n in self.newsletters) > 1:
+            raise ValueError("at most one newsletter can be marked default: true")
+        return self
+
+    @property
+    def default_newsletter(self) -> NewsletterSettings:
+        """The newsletter marked ``default: true``, else the first one."""
+        return next((n for n in self.newsletters if n.default), self.newsletters[0])
+
+    def newsletter(self, newsletter_id: str) -> NewsletterSettings:
+        """The newsletter with this id, or a ``ConfigError`` naming the known ones."""
+        for item in self.newsletters:
+            if item.id == newsletter_id:
+                return item
+        known = ", ".join(n.id for n in self.newsletters)
+        raise ConfigError(f"unknown newsletter {newsletter_id!r} (configured: {known})")
+
+    def path(self, value: Path) -> Path:
+        """Resolve a configured path against the project directory."""
+        return value if value.is_absolute() else self.base_dir / value
+
+
+def load_settings(
+    path: Path | str | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load ``config.yaml`` (or ``path``/``$NEWSLETTER_CONFIG``), apply env overrides, validate.
+
+    A missing file is fine when no path was asked for (defaults apply); a bad value raises
+    ``ConfigError`` naming its key, e.g. ``config.yaml: delivery.batch_size: ...``.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path or env.get(CONFIG_ENV)
+    config_path = Path(explicit) if explicit else Path("config.yaml")
+    data = _read_yaml(config_path, required=bool(explicit))
+    source = config_path.name
+    for key in (*SECRET_VARIABLES, "secrets"):
+        if key in data:
+            raise ConfigError(f"{source}: {key}: secrets are read only from the environment")
+    _apply_env_overrides(data, env)
+    data["secrets"] = {key: env.get(var) or None for key, var in SECRET_VARIABLES.items()}
+    data.setdefault("base_dir", str(config_path.resolve().parent))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: {key}: {first['msg']}") from None
+
+
+def _read_yaml(path: Path, *, required: bool) -> dict[str, Any]:
+    if not path.exists():
+        if required:
+            raise ConfigError(f"{path}: config file not found")
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return data
+
+
+def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        if name in SECRET_VARIABLES.values():
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        target = data
+        for part in parts[:-1]:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(parts)} does not name a setting")
+            target = child
+        target[parts[-1]] = _env_value(raw)
+
+
+def _env_value(raw: str) -> Any:
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw

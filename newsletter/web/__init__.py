@@ -1,0 +1,19 @@
+"""The web app (FastAPI): subscriber pages, archive, admin, webhooks, health."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from newsletter.services import Services
+
+
+def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
+    """Build the app over ``services``; with ``scheduler`` the scheduler runs in its lifespan."""
+    app = FastAPI(title=services.settings.site.name, docs_url=None, redoc_url=None)
+    app.state.services = services
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
