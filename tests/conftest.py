@@ -18,6 +18,14 @@ import yaml
 from newsletter.services import Services
 from newsletter.settings import Settings, load_settings
 
+pytest_plugins = [
+    "tests.fixtures.issues",
+    "tests.fixtures.subscribers",
+    "tests.fixtures.delivery",
+    "tests.fixtures.web",
+    "tests.fixtures.postgres",
+]
+
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from newsletter.services import Services
+from newsletter.web import admin, archive, public, webhooks
 
 
 def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
@@ -16,4 +17,6 @@ def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    for module in (public, archive, admin, webhooks):
+        app.include_router(module.router)
     return app
