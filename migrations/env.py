@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import newsletter.delivery.models
-import newsletter.models  # noqa: F401
+import newsletter.models
+import newsletter.provider_event_store  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base
 
