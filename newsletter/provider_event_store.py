@@ -1,0 +1,133 @@
+"""The ``provider_events`` table and its queries: set-based, idempotent inserts.
+
+SendGrid delivers each event at least once and may give a redelivered event a new
+``sg_event_id``, so a duplicate is recognised by either of two unique keys: the provider's
+event id, or the natural key (message id, event, timestamp, email). One
+``INSERT … ON CONFLICT DO NOTHING RETURNING`` per batch stores the new events and tells
+which ones were new, so effects are applied exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from newsletter.provider_events import PROVIDER_SENDGRID, ProviderEvent
+from subscribers.db import Base, utcnow
+
+
+class ProviderEventRecord(Base):
+    """One stored provider event; ``raw`` is the provider's event exactly as received."""
+
+    __tablename__ = "provider_events"
+    __table_args__ = (
+        UniqueConstraint(
+            "message_id", "event", "timestamp", "email", name="uq_provider_events_natural_key"
+        ),
+        UniqueConstraint("event_id", name="uq_provider_events_event_id"),
+        Index("ix_provider_events_send", "send_id", "kind"),
+        Index("ix_provider_events_delivery", "delivery_id"),
+        Index("ix_provider_events_email", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16), default=PROVIDER_SENDGRID)
+    kind: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(256))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    # NULL when the provider gave none: NULLs never collide in a unique key.
+    event_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    send_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+_TABLE = cast(Table, ProviderEventRecord.__table__)
+
+
+def _natural_key(
+    message_id: str, event: str, timestamp: int, email: str
+) -> tuple[str, str, int, str]:
+    return (message_id, event, timestamp, email)
+
+
+def insert_new_events(
+    session: Session, events: Sequence[ProviderEvent], *, provider: str = PROVIDER_SENDGRID
+) -> list[ProviderEvent]:
+    """Store ``events``, skipping duplicates; return the ones that were new, in order."""
+    if not events:
+        return []
+    received_at = utcnow()
+    rows = [_row(event, provider=provider, received_at=received_at) for event in events]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(_TABLE)
+        .on_conflict_do_nothing()
+        .returning(_TABLE.c.message_id, _TABLE.c.event, _TABLE.c.timestamp, _TABLE.c.email)
+    )
+    inserted = {_natural_key(*row) for row in session.execute(stmt, rows)}
+    new: list[ProviderEvent] = []
+    for event in events:
+        key = _natural_key(event.message_id, event.event, event.timestamp, event.email)
+        if key in inserted:
+            inserted.discard(key)  # a duplicate within the same post counts once
+            new.append(event)
+    return new
+
+
+def _row(event: ProviderEvent, *, provider: str, received_at: datetime) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "kind": event.kind.value,
+        "event": event.event,
+        "email": event.email,
+        "message_id": event.message_id,
+        "timestamp": event.timestamp,
+        "event_id": event.event_id,
+        "send_id": event.send_id,
+        "delivery_id": event.delivery_id,
+        "reason": event.reason,
+        "raw": dict(event.raw),
+        "received_at": received_at,
+    }
+
+
+def count_events(session: Session, *, send_id: int | None = None) -> dict[str, int]:
+    """How many stored events of each kind (for one send, or overall)."""
+    stmt = select(_TABLE.c.kind, func.count()).group_by(_TABLE.c.kind)
+    if send_id is not None:
+        stmt = stmt.where(_TABLE.c.send_id == send_id)
+    return {str(kind): int(count) for kind, count in session.execute(stmt)}
+
+
+def events_for_email(
+    session: Session, email: str, *, limit: int = 100
+) -> list[ProviderEventRecord]:
+    """The latest stored events for one address, newest first."""
+    stmt = (
+        select(ProviderEventRecord)
+        .where(ProviderEventRecord.email == email.strip().lower())
+        .order_by(ProviderEventRecord.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,180 @@
+"""Provider events at the boundary: SendGrid's Event Webhook translated into our own types.
+
+Everything SendGrid-specific about events lives here: the signature scheme, the event names
+and the bounce types. The rest of the project sees only :class:`ProviderEvent` and
+:class:`ProviderEventKind`; the raw event is kept on each one for debugging.
+
+SendGrid signs ``timestamp + body`` (the raw bytes as sent) with ECDSA P-256 / SHA-256 and
+sends the base64 DER signature and the timestamp in two headers. The verification key is
+shown in SendGrid's settings as base64 DER (a SubjectPublicKeyInfo without PEM armour).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from newsletter.errors import ConfigError, NewsletterError
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+PROVIDER_SENDGRID = "sendgrid"
+
+
+class WebhookRejected(NewsletterError):
+    """A webhook request that is not signed by the provider, or not a list of events."""
+
+    def __init__(self, message: str, *, status: int = 403):
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderEventKind(StrEnum):
+    """What happened to one email, in the project's words."""
+
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"  # hard bounce: the address does not exist
+    BLOCKED = "blocked"  # soft bounce: refused this time (reputation, policy, full box)
+    DROPPED = "dropped"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    GROUP_UNSUBSCRIBED = "group_unsubscribed"
+    OPENED = "opened"
+    CLICKED = "clicked"
+
+
+#: Engagement events: stored only when ``web.tracking`` is on.
+TRACKING_KINDS = frozenset({ProviderEventKind.OPENED, ProviderEventKind.CLICKED})
+
+#: SendGrid event name -> our kind. ``bounce`` is resolved by its ``type`` below.
+_SENDGRID_KINDS: Mapping[str, ProviderEventKind] = {
+    "delivered": ProviderEventKind.DELIVERED,
+    "deferred": ProviderEventKind.DEFERRED,
+    "dropped": ProviderEventKind.DROPPED,
+    "spamreport": ProviderEventKind.COMPLAINED,
+    "unsubscribe": ProviderEventKind.UNSUBSCRIBED,
+    "group_unsubscribe": ProviderEventKind.GROUP_UNSUBSCRIBED,
+    "open": ProviderEventKind.OPENED,
+    "click": ProviderEventKind.CLICKED,
+}
+
+#: SendGrid bounce ``type`` -> our kind; a bounce without a type is a hard bounce.
+_SENDGRID_BOUNCE_TYPES: Mapping[str, ProviderEventKind] = {
+    "bounce": ProviderEventKind.BOUNCED,
+    "blocked": ProviderEventKind.BLOCKED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One provider event, translated. ``event`` is the provider's own name for it."""
+
+    kind: ProviderEventKind
+    event: str
+    email: str
+    message_id: str
+    timestamp: int
+    event_id: str | None
+    send_id: int | None
+    delivery_id: int | None
+    reason: str
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+def load_public_key(value: str) -> ec.EllipticCurvePublicKey:
+    """The verification key from SendGrid's base64 DER form (PEM is accepted too)."""
+    text = value.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode("ascii"))
+        else:
+            key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
+        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY: not a base64 DER public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY: not an elliptic-curve (ECDSA) key")
+    return key
+
+
+def verify_signature(
+    key: ec.EllipticCurvePublicKey, *, signature: str | None, timestamp: str | None, body: bytes
+) -> None:
+    """Raise :class:`WebhookRejected` unless ``signature`` signs ``timestamp + body``."""
+    if not signature or not timestamp:
+        raise WebhookRejected("missing webhook signature headers")
+    try:
+        decoded = base64.b64decode(signature, validate=True)
+        key.verify(decoded, timestamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, binascii.Error, ValueError, UnicodeEncodeError):
+        raise WebhookRejected("webhook signature does not verify") from None
+
+
+def parse_sendgrid_events(body: bytes) -> list[dict[str, Any]]:
+    """The JSON array SendGrid posts, or :class:`WebhookRejected` (400) when it is not one."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise WebhookRejected("webhook body is not JSON", status=400) from None
+    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+        raise WebhookRejected("webhook body is not a JSON array of events", status=400)
+    return payload
+
+
+def translate_sendgrid(raw_events: Iterable[Mapping[str, Any]]) -> list[ProviderEvent]:
+    """Our events for SendGrid's; events we do not track (``processed``…) are left out."""
+    translated = []
+    for raw in raw_events:
+        event = translate_sendgrid_event(raw)
+        if event is not None:
+            translated.append(event)
+    return translated
+
+
+def translate_sendgrid_event(raw: Mapping[str, Any]) -> ProviderEvent | None:
+    """One SendGrid event as a :class:`ProviderEvent`, or ``None`` if it is not one we use."""
+    name = str(raw.get("event", ""))
+    kind = _sendgrid_kind(name, raw)
+    email = raw.get("email")
+    if kind is None or not isinstance(email, str) or not email:
+        return None
+    return ProviderEvent(
+        kind=kind,
+        event=name,
+        email=email.strip().lower(),
+        message_id=str(raw.get("sg_message_id") or ""),
+        timestamp=_int_or_none(raw.get("timestamp")) or 0,
+        event_id=str(raw["sg_event_id"]) if raw.get("sg_event_id") else None,
+        send_id=_int_or_none(raw.get("send_id")),
+        delivery_id=_int_or_none(raw.get("delivery_id")),
+        reason=str(raw.get("reason") or raw.get("response") or "")[:1000],
+        raw=raw,
+    )
+
+
+def _sendgrid_kind(name: str, raw: Mapping[str, Any]) -> ProviderEventKind | None:
+    if name == "bounce":
+        return _SENDGRID_BOUNCE_TYPES.get(str(raw.get("type") or "bounce"))
+    return _SENDGRID_KINDS.get(name)
+
+
+def _int_or_none(value: Any) -> int | None:
+    # custom_args arrive as strings; timestamps as integers (or, rarely, floats).
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
