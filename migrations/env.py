@@ -7,7 +7,8 @@ from sqlalchemy import create_engine
 
 import newsletter.delivery.models
 import newsletter.models
-import newsletter.provider_event_store  # noqa: F401
+import newsletter.provider_event_store
+import newsletter.web.models  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base
 
