@@ -1,0 +1,79 @@
+"""The web app's queries: rate-limit hits, welcome markers and the archive's sent issues.
+
+All SQL the web pages need lives here; routes call these named functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from newsletter.models import Issue, IssueStatus
+from newsletter.web.models import RateLimitHit, WelcomeSent
+from subscribers.db import utcnow
+
+#: The sliding window every rate limit counts over.
+RATE_WINDOW = timedelta(hours=1)
+
+
+def count_hits(session: Session, key: str, *, since: datetime) -> int:
+    """How many hits ``key`` has had since ``since``."""
+    query = select(func.count()).where(RateLimitHit.key == key, RateLimitHit.created_at >= since)
+    return int(session.scalar(query) or 0)
+
+
+def add_hit(session: Session, key: str, *, at: datetime | None = None) -> None:
+    """Count one hit against ``key``."""
+    session.add(RateLimitHit(key=key, created_at=at or utcnow()))
+
+
+def prune_hits(session: Session, *, before: datetime) -> int:
+    """Forget hits older than ``before``; returns how many went."""
+    result = session.execute(delete(RateLimitHit).where(RateLimitHit.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def claim_welcomes(
+    session: Session, subscriber_id: int, *, newsletter_ids: Sequence[str]
+) -> list[str]:
+    """Mark the welcome email as sent for these subscriptions; return those newly marked.
+
+    Each marker is inserted in its own savepoint so that a concurrent confirmation that got
+    there first simply loses the race: the welcome email goes out once.
+    """
+    claimed: list[str] = []
+    for newsletter_id in newsletter_ids:
+        try:
+            with session.begin_nested():
+                session.add(WelcomeSent(subscriber_id=subscriber_id, newsletter_id=newsletter_id))
+        except IntegrityError:
+            continue
+        claimed.append(newsletter_id)
+    return claimed
+
+
+def welcomed(session: Session, subscriber_id: int) -> set[str]:
+    """The newsletters this subscriber already got a welcome email for."""
+    query = select(WelcomeSent.newsletter_id).where(WelcomeSent.subscriber_id == subscriber_id)
+    return set(session.scalars(query))
+
+
+def sent_issues(session: Session, *, limit: int = 500) -> list[Issue]:
+    """Issues that went out, newest first: the only ones the archive shows."""
+    query = (
+        select(Issue)
+        .where(Issue.status == IssueStatus.SENT)
+        .order_by(Issue.publish_at.desc(), Issue.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def sent_issue(session: Session, slug: str) -> Issue | None:
+    """The sent issue with this slug, or ``None`` (unsent and draft issues stay hidden)."""
+    query = select(Issue).where(Issue.slug == slug, Issue.status == IssueStatus.SENT)
+    return session.scalar(query)
