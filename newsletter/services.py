@@ -7,12 +7,15 @@ then passed in. Nothing here is created at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter import db
 from newsletter.settings import Settings
+from subscribers.newsletters import sync_newsletters
+from subscribers.tokens import TokenSigner, signing_keys
 
 
 @dataclass
@@ -27,9 +30,21 @@ class Services:
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
         """Connect to the configured database and (by default) apply pending migrations."""
         engine = db.create_db_engine(settings)
+        sessions = db.session_factory(engine)
         if migrate:
             db.upgrade(engine)
-        return cls(settings=settings, engine=engine, sessions=db.session_factory(engine))
+            with db.transaction(sessions) as session:
+                sync_newsletters(session, settings.newsletters)
+        return cls(settings=settings, engine=engine, sessions=sessions)
+
+    @cached_property
+    def tokens(self) -> TokenSigner:
+        """The signer of confirm/unsubscribe/preferences links (``NEWSLETTER_SECRET_KEY``,
+        comma-separated for rotation; else a dev secret in ``<base_dir>/.secret_key``)."""
+        keys = signing_keys(
+            self.settings.secrets.secret_key, dev_key_path=self.settings.base_dir / ".secret_key"
+        )
+        return TokenSigner(keys)
 
     def close(self) -> None:
         """Release the database connections."""
