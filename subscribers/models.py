@@ -56,6 +56,9 @@ class Subscriber(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
     email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
+    # SHA-256 of ``email_normalized`` (see ``addresses.address_hash``): lets SQL match the
+    # suppression list without the address; NULL once the person is erased.
+    email_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     name: Mapped[str] = mapped_column(String(200), default="")
     locale: Mapped[str] = mapped_column(String(16), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="")
@@ -78,6 +81,7 @@ class Subscription(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     newsletter_id: Mapped[str] = mapped_column(ForeignKey("newsletters.id"))
     status: Mapped[str] = mapped_column(String(16), default=SubscriptionStatus.PENDING)
+    source: Mapped[str] = mapped_column(String(16), default="")  # form, import, admin, api
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(default=None)
