@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-sqlite test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The suite twice: everything on SQLite, then the database tests (marker `db`, set on every
+# test that builds a project config) on PostgreSQL, each test on a fresh database.
+test: lint test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# Runs when TEST_POSTGRES_URL names a server; in CI (CI=true) it always runs, so a missing
+# server fails the build instead of skipping.
+test-postgres: $(STAMP)
+	@if [ -n "$$TEST_POSTGRES_URL" ] || [ "$$CI" = true ]; then \
+		echo "$(BIN)/pytest -n 2 --db=postgres -m 'db and not postgres' $(PYTEST_ARGS)"; \
+		$(BIN)/pytest -n 2 --db=postgres -m 'db and not postgres' $(PYTEST_ARGS); \
+	else \
+		echo "test-postgres: TEST_POSTGRES_URL is not set, PostgreSQL pass not run"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --quick

@@ -48,6 +48,16 @@ def seed_path(prefix: str) -> Path:
     return matches[0]
 
 
+def database_url_for_tests() -> str:
+    """The database of a test project: ``$TEST_DATABASE_URL`` if set (shared, as is), a fresh
+    PostgreSQL database per test with ``--db=postgres`` (see tests/fixtures/postgres.py),
+    else a SQLite file in the project dir."""
+    # Imported here: the fixture plugin must be imported by pytest first (assert rewriting).
+    from tests.fixtures.postgres import project_database_url
+
+    return os.environ.get("TEST_DATABASE_URL") or project_database_url() or "sqlite:///test.db"
+
+
 def base_config(tmp_path: Path) -> dict[str, Any]:
     """A config for a project living in ``tmp_path`` (SQLite file, outbox, issues dir)."""
     return {
@@ -59,7 +69,7 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
             "postal_address": "1 Test Street, Testville",
         },
         "sender": {"from_email": "editor@example.org", "from_name": "Test Letters"},
-        "database": {"url": os.environ.get("TEST_DATABASE_URL") or "sqlite:///test.db"},
+        "database": {"url": database_url_for_tests()},
         "delivery": {"backend": "outbox", "outbox_dir": "outbox"},
         "issues_dir": "issues",
         "templates_dir": str(REPO / "templates"),
