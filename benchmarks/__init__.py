@@ -1,0 +1,1 @@
+"""Benchmarks for the figures of PRODUCT.md; see benchmarks/README.md for the convention."""
