@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 import newsletter.delivery.models
 import newsletter.models
 import newsletter.provider_event_store
+import newsletter.scheduler.models
 import newsletter.web.models  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base
