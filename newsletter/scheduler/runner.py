@@ -1,0 +1,261 @@
+"""The running scheduler: APScheduler jobs rebuilt from the database, which is the truth.
+
+Three kinds of jobs run in one ``BackgroundScheduler``:
+
+- ``issue:SLUG`` — one date job per ``scheduled`` issue, at its instant; it claims the
+  instant in the database (``store.claim_firing``) and calls ``send(services, slug)``;
+- ``poll`` — every ``poll_interval`` (1 s): reconcile the jobs with the database, so a
+  ``newsletter schedule``/``cancel``/``issues sync`` run elsewhere is picked up at once;
+- ``sync`` — every ``scheduler.sync_interval``: sync ``issues/`` into the database.
+
+Nothing is kept only in memory: after a restart the first reconcile sends what fell due
+within ``scheduler.max_lateness`` and marks the rest ``missed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from newsletter.db import transaction
+from newsletter.models import IssueStatus
+from newsletter.scheduler import store
+from newsletter.scheduler.plan import Action, Decision, decide, missed_note
+from newsletter.services import Services
+from subscribers.db import utcnow
+
+log = logging.getLogger("newsletter.scheduler")
+
+SendFunction = Callable[[Services, str], object]
+SyncFunction = Callable[[Services], object]
+Clock = Callable[[], datetime]
+
+JOB_PREFIX = "issue:"
+#: How long a claim keeps other schedulers off an issue whose send has not begun.
+DEFAULT_LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One send this scheduler started: which issue, its instant, and how late it began."""
+
+    slug: str
+    instant: datetime
+    started_at: datetime
+
+    @property
+    def lateness(self) -> timedelta:
+        """How long after its instant the send was started."""
+        return self.started_at - self.instant
+
+
+class IssueScheduler:
+    """Keeps one job per future, non-draft issue and sends each at its instant."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        send: SendFunction,
+        sync: SyncFunction | None,
+        clock: Clock = utcnow,
+        poll_interval: timedelta = timedelta(seconds=1),
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.services = services
+        self._send = send
+        self._sync = sync
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._lease = lease
+        self._max_lateness = services.settings.scheduler.max_lateness
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.firings: list[Firing] = []
+        self.last_sync_report: object = None
+        self._lock = threading.Lock()
+        self._aps = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            # Never drop a late job (APScheduler's default grace is 1 s): `fire` itself
+            # applies scheduler.max_lateness, so a busy moment cannot lose an issue.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Sync, rebuild the jobs from the database, and start the background thread."""
+        self.sync_issues()
+        self._aps.add_job(
+            self.reconcile, "interval", seconds=self._poll_interval.total_seconds(), id="poll"
+        )
+        sync_seconds = self.services.settings.scheduler.sync_interval.total_seconds()
+        if self._sync is not None and sync_seconds > 0:
+            self._aps.add_job(self.sync_issues, "interval", seconds=sync_seconds, id="sync")
+        self._aps.start()
+        log.info("scheduler started (%s), %d issue(s) planned", self.owner, len(self.planned()))
+
+    def shutdown(self) -> None:
+        """Stop scheduling; a send already running finishes in its thread."""
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+        log.info("scheduler stopped (%s)", self.owner)
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread runs."""
+        return bool(self._aps.running)
+
+    def planned(self) -> dict[str, datetime]:
+        """The issues with a job, and the instant each job is for."""
+        return {
+            job.id.removeprefix(JOB_PREFIX): job.args[1]
+            for job in self._aps.get_jobs()
+            if job.id.startswith(JOB_PREFIX)
+        }
+
+    # -- sync and reconcile ------------------------------------------------------------------
+
+    def sync_issues(self) -> None:
+        """Sync ``issues/`` into the database (if a sync function is set), then reconcile."""
+        if self._sync is not None:
+            try:
+                self.last_sync_report = self._sync(self.services)
+            except Exception:
+                log.exception("scheduler: syncing issues/ failed; keeping the current schedule")
+            else:
+                _log_sync_report(self.last_sync_report)
+        self.reconcile()
+
+    def reconcile(self) -> None:
+        """Make the jobs match the database: add, move, drop, fire what is due, mark missed."""
+        with self._lock:
+            now = self._clock()
+            with transaction(self.services.sessions) as session:
+                for slug in store.rearm_missed(session, now=now):
+                    log.info(
+                        "scheduler: %s was missed, its new instant is ahead: rescheduled", slug
+                    )
+                issues = store.issues_with_status(session, IssueStatus.SCHEDULED)
+            wanted: dict[str, datetime] = {}
+            for issue in issues:
+                decision = decide(
+                    issue, now=now, max_lateness=self._max_lateness, lease=self._lease
+                )
+                if decision.action == Action.MISS:
+                    self._mark_missed(issue, missed_note(decision, self._max_lateness))
+                elif decision.action != Action.HOLD:
+                    self._ensure_record(issue)
+                    wanted[issue.slug] = decision.instant
+            self._apply(wanted)
+
+    def _apply(self, wanted: dict[str, datetime]) -> None:
+        planned = self.planned()
+        for slug, instant in planned.items():
+            if wanted.get(slug) != instant:
+                self._aps.remove_job(JOB_PREFIX + slug)
+                log.info("scheduler: %s unplanned (was %s)", slug, instant.isoformat())
+        for slug, instant in wanted.items():
+            if planned.get(slug) == instant:
+                continue
+            self._aps.add_job(
+                self.fire,
+                "date",
+                run_date=instant,
+                args=[slug, instant],
+                id=JOB_PREFIX + slug,
+                replace_existing=True,
+            )
+            log.info("scheduler: %s planned at %s", slug, instant.isoformat())
+
+    def _ensure_record(self, issue: store.ScheduledIssue) -> None:
+        if issue.has_record:
+            return
+        try:
+            with transaction(self.services.sessions) as session:
+                store.insert_record(session, issue.id)
+        except IntegrityError:
+            pass  # another scheduler created it first: what we wanted
+
+    def _mark_missed(self, issue: store.ScheduledIssue, note: str) -> None:
+        with transaction(self.services.sessions) as session:
+            changed = store.set_status(
+                session,
+                issue.id,
+                to=IssueStatus.MISSED,
+                only_from=(IssueStatus.SCHEDULED,),
+                note=note,
+            )
+        if changed:
+            log.warning("scheduler: %s %s", issue.slug, note)
+
+    # -- firing ------------------------------------------------------------------------------
+
+    def fire(self, slug: str, instant: datetime) -> Firing | None:
+        """Start the send of ``slug`` for ``instant`` unless it moved, stopped or was taken."""
+        started = self._clock()
+        lateness = started - instant
+        if lateness < timedelta(0):
+            return None  # woke early (clock skew): the next reconcile plans it again
+        with transaction(self.services.sessions) as session:
+            issue = store.issue_by_slug(session, slug)
+        if issue is None or issue.status != IssueStatus.SCHEDULED or issue.instant != instant:
+            return None
+        if lateness > self._max_lateness:
+            self._mark_missed(
+                issue, missed_note(Decision(Action.MISS, instant, lateness), self._max_lateness)
+            )
+            return None
+        if not self._claim(issue.id, instant, started):
+            log.info("scheduler: %s already claimed by another scheduler", slug)
+            return None
+        firing = Firing(slug, instant, started)
+        self.firings.append(firing)
+        log.info(
+            "scheduler: starting send of %s due %s (late by %.3f s)",
+            slug,
+            instant.isoformat(),
+            lateness.total_seconds(),
+        )
+        try:
+            self._send(self.services, slug)
+        except Exception:
+            log.exception("scheduler: the send of %s failed", slug)
+        return firing
+
+    def _claim(self, issue_id: int, instant: datetime, now: datetime) -> bool:
+        # SQLite may refuse a write under contention from another process: retry briefly.
+        for attempt in range(5):
+            try:
+                with transaction(self.services.sessions) as session:
+                    return store.claim_firing(
+                        session,
+                        issue_id,
+                        instant=instant,
+                        now=now,
+                        owner=self.owner,
+                        lease=self._lease,
+                    )
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return False
+
+
+def _log_sync_report(report: object) -> None:
+    for slug in getattr(report, "changed_after_send", ()) or ():
+        log.warning("scheduler: %s changed after it was sent; it is not sent again", slug)
+    for error in getattr(report, "errors", ()) or ():
+        log.warning("scheduler: issues/ sync: %s", error)

@@ -1,0 +1,138 @@
+"""Editors' scheduling actions: ``schedule SLUG [--at]`` and ``cancel SLUG``.
+
+Both only write the database; a running scheduler picks the change up on its next poll
+(``build_scheduler(..., poll_interval=...)``, one second by default).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from newsletter.db import transaction
+from newsletter.errors import IssueNotFound, SchedulerError
+from newsletter.models import IssueStatus
+from newsletter.scheduler import store
+from newsletter.scheduler.instants import Instant, describe
+from newsletter.services import Services
+from subscribers.db import utcnow
+
+#: Statuses an editor may (re)schedule from.
+SCHEDULABLE = (IssueStatus.SCHEDULED, IssueStatus.MISSED, IssueStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """The outcome of an editor's action, ready for the CLI or the admin page."""
+
+    slug: str
+    status: str
+    instant: datetime | None
+    local: str
+    overridden: bool
+    note: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view (``--json``)."""
+        return {
+            "slug": self.slug,
+            "status": self.status,
+            "send_at": self.instant.astimezone(UTC).isoformat() if self.instant else None,
+            "send_at_local": self.local,
+            "overridden": self.overridden,
+            "note": self.note,
+        }
+
+
+def default_actor() -> str:
+    """``user@host``: who ran the command, recorded with an override."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def schedule_issue(
+    services: Services,
+    slug: str,
+    *,
+    at: Instant | None = None,
+    by: str = "",
+    now: datetime | None = None,
+) -> ScheduleResult:
+    """Schedule ``slug`` at ``at`` (an override of the file's date) or, without it, its date.
+
+    Re-arms a missed or cancelled issue. Refuses drafts, issues already sending or sent,
+    and instants in the past (send those with ``newsletter send SLUG --now``).
+    """
+    now = now or utcnow()
+    zone = services.settings.site.tz
+    with transaction(services.sessions) as session:
+        issue = _find(session, slug)
+        if issue.status not in SCHEDULABLE:
+            raise SchedulerError(_refusal(slug, issue.status))
+        instant = at.utc if at else issue.publish_at
+        if instant <= now:
+            raise SchedulerError(
+                f"{slug}: {describe(instant, zone)} is in the past; pick a later --at, "
+                f"or send it now with `newsletter send {slug} --now`"
+            )
+        store.set_override(session, issue.id, at=at.utc if at else None, by=by, now=now)
+        store.set_status(
+            session, issue.id, to=IssueStatus.SCHEDULED, only_from=SCHEDULABLE, note=""
+        )
+    return ScheduleResult(
+        slug,
+        IssueStatus.SCHEDULED,
+        instant,
+        describe(instant, zone),
+        at is not None,
+        at.note if at else "",
+    )
+
+
+def cancel_issue(services: Services, slug: str, *, by: str = "") -> ScheduleResult:
+    """Cancel a scheduled or missed issue that has not started; a no-op if already cancelled."""
+    zone = services.settings.site.tz
+    with transaction(services.sessions) as session:
+        issue = _find(session, slug)
+        if issue.status in (IssueStatus.SENDING, IssueStatus.SENT):
+            raise SchedulerError(_refusal(slug, issue.status))
+        if issue.status == IssueStatus.DRAFT:
+            raise SchedulerError(f"{slug} is a draft: it is not scheduled")
+        note = f"cancelled by {by}" if by else "cancelled"
+        store.set_status(
+            session,
+            issue.id,
+            to=IssueStatus.CANCELLED,
+            only_from=(IssueStatus.SCHEDULED, IssueStatus.MISSED),
+            note=note,
+        )
+    return ScheduleResult(
+        slug,
+        IssueStatus.CANCELLED,
+        issue.instant,
+        describe(issue.instant, zone),
+        issue.override_at is not None,
+        note if issue.status != IssueStatus.CANCELLED else "",
+    )
+
+
+def _find(session: object, slug: str) -> store.ScheduledIssue:
+    issue = store.issue_by_slug(session, slug)  # type: ignore[arg-type]
+    if issue is None:
+        raise IssueNotFound(f"no issue with slug {slug!r} (run `newsletter issues sync` first?)")
+    return issue
+
+
+def _refusal(slug: str, status: str) -> str:
+    if status == IssueStatus.DRAFT:
+        return f"{slug} is a draft: remove `draft: true` from its file first"
+    if status == IssueStatus.SENDING:
+        return f"{slug} is being sent; see `newsletter sends list`"
+    if status == IssueStatus.SENT:
+        return f"{slug} was already sent; it is never sent again by the scheduler"
+    return f"{slug} is {status}"

@@ -1,0 +1,184 @@
+"""All the scheduler's SQL: which issues are due, claims, overrides, missed and cancelled.
+
+Every function takes a ``Session`` first and does not commit: the caller owns the
+transaction (``newsletter.db.transaction``). Status changes are single conditional
+``UPDATE`` statements, so two processes racing for the same issue cannot both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from newsletter.models import Issue, IssueStatus
+from newsletter.scheduler.models import IssueSchedule
+
+
+@dataclass(frozen=True)
+class ScheduledIssue:
+    """What the scheduler needs to know of one issue."""
+
+    id: int
+    slug: str
+    newsletter_id: str
+    status: str
+    publish_at: datetime
+    override_at: datetime | None
+    override_by: str
+    fired_for: datetime | None
+    fired_at: datetime | None
+    note: str
+    has_record: bool
+
+    @property
+    def instant(self) -> datetime:
+        """When it goes out: the editor's override if any, else the file's date."""
+        return self.override_at or self.publish_at
+
+
+def _query():  # type: ignore[no-untyped-def]
+    return select(
+        Issue.id,
+        Issue.slug,
+        Issue.newsletter_id,
+        Issue.status,
+        Issue.publish_at,
+        Issue.scheduled_at_override,
+        func.coalesce(IssueSchedule.override_by, ""),
+        IssueSchedule.fired_for,
+        IssueSchedule.fired_at,
+        func.coalesce(IssueSchedule.note, ""),
+        IssueSchedule.issue_id.is_not(None),
+    ).outerjoin(IssueSchedule, IssueSchedule.issue_id == Issue.id)
+
+
+def _issues(session: Session, *where: object) -> list[ScheduledIssue]:
+    rows = session.execute(_query().where(*where).order_by(Issue.id)).all()  # type: ignore[arg-type]
+    return [ScheduledIssue(*row) for row in rows]
+
+
+def issues_with_status(session: Session, *statuses: str) -> list[ScheduledIssue]:
+    """Issues in any of ``statuses``, oldest first."""
+    return _issues(session, Issue.status.in_(statuses))
+
+
+def issue_by_slug(session: Session, slug: str) -> ScheduledIssue | None:
+    """One issue with its scheduling record, or ``None``."""
+    found = _issues(session, Issue.slug == slug)
+    return found[0] if found else None
+
+
+def all_schedules(session: Session) -> dict[str, ScheduledIssue]:
+    """Every issue's scheduling view, keyed by slug (for listings)."""
+    return {item.slug: item for item in _issues(session)}
+
+
+def ensure_record(session: Session, issue_id: int) -> None:
+    """Create the issue's scheduling row if it has none yet (read first: not for races)."""
+    if session.get(IssueSchedule, issue_id) is None:
+        session.add(IssueSchedule(issue_id=issue_id))
+        session.flush()
+
+
+def insert_record(session: Session, issue_id: int) -> None:
+    """Insert the issue's scheduling row; raises ``IntegrityError`` if another process won."""
+    session.execute(insert(IssueSchedule).values(issue_id=issue_id))
+
+
+def claim_firing(
+    session: Session,
+    issue_id: int,
+    *,
+    instant: datetime,
+    now: datetime,
+    owner: str,
+    lease: timedelta,
+) -> bool:
+    """Atomically claim the right to start the send of ``instant``; ``False`` if taken.
+
+    One ``UPDATE``: it wins only while the issue is ``scheduled`` at exactly ``instant`` and
+    nobody claimed that instant less than ``lease`` ago (a claimer that died before the send
+    began is thus retried after the lease).
+    """
+    still_due = exists().where(
+        Issue.id == issue_id,
+        Issue.status == IssueStatus.SCHEDULED,
+        func.coalesce(Issue.scheduled_at_override, Issue.publish_at) == instant,
+    )
+    result = session.execute(
+        update(IssueSchedule)
+        .where(
+            IssueSchedule.issue_id == issue_id,
+            still_due,
+            or_(
+                IssueSchedule.fired_for.is_(None),
+                IssueSchedule.fired_for != instant,
+                IssueSchedule.fired_at < now - lease,
+            ),
+        )
+        .values(fired_for=instant, fired_at=now, fired_by=owner, note="")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def set_status(
+    session: Session, issue_id: int, *, to: str, only_from: tuple[str, ...], note: str
+) -> bool:
+    """Move the issue to ``to`` if it is in one of ``only_from``; record ``note``."""
+    result = session.execute(
+        update(Issue)
+        .where(Issue.id == issue_id, Issue.status.in_(only_from))
+        .values(status=to)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    ensure_record(session, issue_id)
+    session.execute(
+        update(IssueSchedule)
+        .where(IssueSchedule.issue_id == issue_id)
+        .values(note=note)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def set_override(
+    session: Session, issue_id: int, *, at: datetime | None, by: str, now: datetime
+) -> None:
+    """Record (or with ``at=None`` clear) an editor's date override."""
+    session.execute(
+        update(Issue)
+        .where(Issue.id == issue_id)
+        .values(scheduled_at_override=at)
+        .execution_options(synchronize_session=False)
+    )
+    ensure_record(session, issue_id)
+    session.execute(
+        update(IssueSchedule)
+        .where(IssueSchedule.issue_id == issue_id)
+        .values(override_by=by if at else "", override_set_at=now if at else None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def rearm_missed(session: Session, *, now: datetime) -> list[str]:
+    """Put back to ``scheduled`` missed issues whose instant moved into the future."""
+    instant = func.coalesce(Issue.scheduled_at_override, Issue.publish_at)
+    slugs = list(
+        session.scalars(
+            select(Issue.slug).where(and_(Issue.status == IssueStatus.MISSED, instant > now))
+        )
+    )
+    if slugs:
+        session.execute(
+            update(Issue)
+            .where(Issue.slug.in_(slugs), Issue.status == IssueStatus.MISSED)
+            .values(status=IssueStatus.SCHEDULED)
+            .execution_options(synchronize_session=False)
+        )
+    return slugs
