@@ -1,1 +1,9 @@
-"""Delivery: backends behind one interface, the send ledger, retries, rate limits, resume."""
+"""Delivery: backends behind one interface, the send ledger, retries, rate limits, resume.
+
+Public entry points: :func:`send_transactional` (one-off emails) and, in
+``newsletter.delivery.engine``, ``start_send`` / ``run_send`` / ``resume_send``.
+"""
+
+from newsletter.delivery.transactional import send_transactional
+
+__all__ = ["send_transactional"]

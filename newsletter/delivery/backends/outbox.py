@@ -1,0 +1,39 @@
+"""The embedded default backend: every message a complete RFC 5322 file in a Maildir."""
+
+from __future__ import annotations
+
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+from newsletter.delivery.backends.base import Backend
+from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_email
+from newsletter.errors import PermanentBackendError
+
+
+class OutboxBackend(Backend):
+    """Writes each message into the Maildir at ``path`` (readable with ``mutt -f``)."""
+
+    name = "outbox"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def build_payload(self, batch: Batch) -> list[EmailMessage]:
+        """One complete message per recipient."""
+        return [build_email(batch.content, recipient) for recipient in batch.recipients]
+
+    def post(self, payload: list[EmailMessage]) -> list[str]:
+        """Add every message to the Maildir; returns the Maildir keys."""
+        try:
+            box = mailbox.Maildir(self.path, create=True)
+            return [box.add(message) for message in payload]
+        except OSError as exc:
+            raise PermanentBackendError(f"cannot write to outbox {self.path}: {exc}") from exc
+
+    def parse_results(self, batch: Batch, response: list[str]) -> list[RecipientResult]:
+        """Every written message is accepted; its Maildir key is the provider id."""
+        return [
+            RecipientResult(recipient, Outcome.ACCEPTED, provider_id=key)
+            for recipient, key in zip(batch.recipients, response, strict=True)
+        ]

@@ -1,0 +1,51 @@
+"""Per-recipient links and list headers: unsubscribe and preferences tokens, List-* headers.
+
+The URLs are the web app's routes: ``/unsubscribe/{token}``, ``/preferences/{token}`` and
+``/archive/{slug}``. ``List-Unsubscribe`` carries the HTTPS URL and a mailto (RFC 2369) and
+``List-Unsubscribe-Post`` makes it RFC 8058 one-click.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from newsletter.settings import Settings
+from subscribers.tokens import TokenPurpose, TokenSigner
+
+
+@dataclass(frozen=True)
+class Links:
+    """Builds the links and headers of one newsletter's emails."""
+
+    settings: Settings
+    signer: TokenSigner
+    newsletter_id: str
+
+    def values(self, subscriber_id: int, *, name: str = "", slug: str = "") -> dict[str, str]:
+        """The personal values: ``name``, ``unsubscribe_url``, ``preferences_url``, ``view_url``."""
+        site = self.settings.site.url
+        unsubscribe = self.signer.dumps(TokenPurpose.UNSUBSCRIBE, subscriber_id, self.newsletter_id)
+        preferences = self.signer.dumps(TokenPurpose.PREFERENCES, subscriber_id)
+        return {
+            "name": name,
+            "unsubscribe_url": f"{site}/unsubscribe/{unsubscribe}",
+            "preferences_url": f"{site}/preferences/{preferences}",
+            "view_url": f"{site}/archive/{slug}" if slug else f"{site}/archive",
+        }
+
+    def list_id(self) -> str:
+        """``List-Id``: the newsletter's name and a stable id under the site's host."""
+        newsletter = self.settings.newsletter(self.newsletter_id)
+        host = urlsplit(self.settings.site.url).hostname or "localhost"
+        name = newsletter.name.replace('"', "'")
+        return f'"{name}" <{newsletter.id}.{host}>'
+
+    def headers(self, unsubscribe_url: str) -> dict[str, str]:
+        """The per-recipient ``List-Unsubscribe`` pair for ``unsubscribe_url``."""
+        token = unsubscribe_url.rpartition("/")[2]
+        mailto = f"mailto:{self.settings.sender.from_email}?subject={quote('unsubscribe ' + token)}"
+        return {
+            "List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }

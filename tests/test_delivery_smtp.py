@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default
+
+from newsletter.delivery.backends.smtp import SmtpBackend
+from newsletter.delivery.message import Batch, Content, Outcome, Recipient
+from newsletter.settings import SmtpSettings
+from tests.fixtures.delivery import SmtpSink
+
+HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+)
+
+
+def _content() -> Content:
+    return Content(
+        subject="이번 주 소식 / This week",
+        html="<p>안녕하세요 %%name%%님 <a href='%%unsub%%'>구독 해지</a></p>",
+        text="안녕하세요 [[name]]님\n구독 해지: [[unsub]]",
+        from_email="editor@example.org",
+        from_name="Test Letters",
+        reply_to="reply@example.org",
+        headers={"List-Id": '"Weekly" <weekly.news.example.org>'},
+        placeholders_html={"name": "%%name%%", "unsubscribe_url": "%%unsub%%"},
+        placeholders_text={"name": "[[name]]", "unsubscribe_url": "[[unsub]]"},
+    )
+
+
+def _recipient(email: str, name: str = "김<독자>") -> Recipient:
+    url = f"https://news.example.org/unsubscribe/tok-{email}"
+    return Recipient(
+        email=email,
+        name=name,
+        values={"name": name, "unsubscribe_url": url},
+        headers={
+            "List-Unsubscribe": f"<{url}>, <mailto:editor@example.org?subject=unsubscribe>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def _backend(sink: SmtpSink) -> SmtpBackend:
+    return SmtpBackend(SmtpSettings(host=sink.host, port=sink.port, connections=3))
+
+
+def test_every_message_parses_without_defects_and_has_every_header(smtp_sink: SmtpSink) -> None:
+    backend = _backend(smtp_sink)
+    recipients = [_recipient(f"reader{i}@example.net") for i in range(7)]
+    results = backend.send(Batch(_content(), recipients))
+    backend.close()
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 7
+    assert sorted(smtp_sink.recipients()) == sorted(r.email for r in recipients)
+    for _, rcpts, raw in smtp_sink.messages:
+        parsed = message_from_bytes(raw, policy=default)
+        assert not parsed.defects
+        for name in HEADERS:
+            assert parsed[name], name
+        assert parsed["To"].addresses[0].addr_spec == rcpts[0]
+        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        html = parsed.get_body(preferencelist=("html",))
+        text = parsed.get_body(preferencelist=("plain",))
+        assert html is not None and text is not None
+        assert "김&lt;독자&gt;님" in html.get_content()  # escaped in HTML
+        assert "김<독자>님" in text.get_content()  # raw in text
+        assert f"tok-{rcpts[0]}" in text.get_content()
+
+
+def test_4xx_is_deferred_and_5xx_failed_per_recipient(smtp_sink: SmtpSink) -> None:
+    backend = _backend(smtp_sink)
+    batch = Batch(
+        _content(),
+        [_recipient("ok@example.net"), _recipient("temp-x@example.net"), _recipient("bad-y@x.net")],
+    )
+    results = backend.send(batch)
+    backend.close()
+    outcomes = {r.recipient.email: r.outcome for r in results}
+    assert outcomes == {
+        "ok@example.net": Outcome.ACCEPTED,
+        "temp-x@example.net": Outcome.DEFERRED,
+        "bad-y@x.net": Outcome.FAILED,
+    }
+    assert "550" in next(r.error for r in results if r.outcome is Outcome.FAILED)
+    assert smtp_sink.recipients() == ["ok@example.net"]
+
+
+def test_connections_are_reused_across_batches(smtp_sink: SmtpSink) -> None:
+    backend = SmtpBackend(SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=1))
+    for i in range(3):
+        backend.send(Batch(_content(), [_recipient(f"r{i}@example.net")]))
+    assert backend._idle.qsize() == 1  # one connection served all three
+    backend.close()
+    assert len(smtp_sink.messages) == 3
+
+
+def test_unreachable_server_defers_instead_of_raising() -> None:
+    backend = SmtpBackend(SmtpSettings(host="127.0.0.1", port=1, connections=1))
+    (result,) = backend.send(Batch(_content(), [_recipient("a@example.net")]))
+    backend.close()
+    assert result.outcome is Outcome.DEFERRED
