@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -152,7 +153,7 @@ def translate_sendgrid_event(raw: Mapping[str, Any]) -> ProviderEvent | None:
         event=name,
         email=email.strip().lower(),
         message_id=str(raw.get("sg_message_id") or ""),
-        timestamp=_int_or_none(raw.get("timestamp")) or 0,
+        timestamp=_timestamp(raw.get("timestamp")),
         event_id=str(raw["sg_event_id"]) if raw.get("sg_event_id") else None,
         send_id=_int_or_none(raw.get("send_id")),
         delivery_id=_int_or_none(raw.get("delivery_id")),
@@ -167,6 +168,12 @@ def _sendgrid_kind(name: str, raw: Mapping[str, Any]) -> ProviderEventKind | Non
     return _SENDGRID_KINDS.get(name)
 
 
+def _timestamp(value: Any) -> int:
+    # Out-of-range values would not fit the column; 0 keeps the event (and its raw copy).
+    stamp = _int_or_none(value)
+    return stamp if stamp is not None and 0 <= stamp < 2**53 else 0
+
+
 def _int_or_none(value: Any) -> int | None:
     # custom_args arrive as strings; timestamps as integers (or, rarely, floats).
     if isinstance(value, bool):
@@ -174,7 +181,10 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str) and value.strip().isascii():
+        try:
+            return int(value)
+        except ValueError:
+            return None
     return None
