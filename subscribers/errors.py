@@ -4,6 +4,7 @@ SubscriberError              every error the store raises on purpose
 ├── InvalidAddress           not an email address we can send to (names it)
 ├── InvalidToken             tampered, foreign, made-up or expired: told apart only in logs
 ├── SubscriberNotFound
+├── UnknownNewsletter            not a configured newsletter id
 ├── Suppressed               the address is on the suppression list
 └── ImportRejected           a CSV import failed as a whole (names file and lines)
 """
@@ -41,3 +42,9 @@ class ImportRejected(SubscriberError):
     """A CSV import was refused as a whole; nothing was written."""
 
     exit_code = 65
+
+
+class UnknownNewsletter(SubscriberError):
+    """No newsletter has this id (newsletters come from ``config.yaml``)."""
+
+    exit_code = 66

@@ -1,0 +1,441 @@
+"""State changes of the subscriber store: subscribe, confirm, unsubscribe, preferences.
+
+Every function takes the caller's ``Session`` first and keyword-only arguments after it,
+writes an event for each change of state, and never commits: the caller owns the
+transaction. Rules kept here and nowhere else:
+
+- Nobody is mailed before confirming: form sign-ups are ``pending`` until :func:`confirm`.
+  Single opt-in (``confirmed=True``) is for admin, import and API sources, and is recorded.
+- The consent record is written (and flushed) before the caller sends any confirmation.
+- An opt-out is never lost: admin and import never turn an ``unsubscribed`` subscription
+  back on, and never touch a suppressed address. Only the person's own form sign-up plus
+  confirmation lifts a suppression.
+
+Bounces, complaints, export and erasure live in :mod:`subscribers.privacy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from subscribers.addresses import address_hash, parse_address
+from subscribers.db import utcnow
+from subscribers.errors import Suppressed, UnknownNewsletter
+from subscribers.events import EventKind, How, record_event
+from subscribers.models import (
+    ConsentRecord,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+from subscribers.queries import find_by_normalized, require_subscriber, subscriptions_of
+
+_LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+
+
+class Source(StrEnum):
+    """Where a sign-up came from (kept in the consent record)."""
+
+    FORM = "form"
+    IMPORT = "import"
+    ADMIN = "admin"
+    API = "api"
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    """What :func:`subscribe` did; send a confirmation when ``needs_confirmation``."""
+
+    subscriber_id: int
+    consent_id: int
+    pending: tuple[str, ...]
+    active: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Whether some newsletter waits for the person's confirmation."""
+        return bool(self.pending)
+
+
+def subscribe(
+    session: Session,
+    *,
+    email: str,
+    newsletters: Sequence[str],
+    name: str = "",
+    source: Source | str = Source.FORM,
+    confirmed: bool = False,
+    ip: str = "",
+    user_agent: str = "",
+    wording_version: str = "",
+    locale: str = "",
+    timezone: str = "",
+    actor: str = "",
+) -> SubscribeResult:
+    """Sign ``email`` up to ``newsletters``: pending (double opt-in) unless ``confirmed``.
+
+    ``confirmed`` (single opt-in) is refused for form sign-ups. A suppressed address or an
+    unsubscribed subscription is only touched by the person's own form sign-up.
+    """
+    origin = Source(source)
+    if confirmed and origin is Source.FORM:
+        raise ValueError("form sign-ups are always double opt-in")
+    _require_newsletters(session, newsletters)
+    address = parse_address(email)
+    digest = address_hash(address.normalized)
+    person = find_by_normalized(session, address.normalized)
+    suppressed = session.get(Suppression, digest) is not None or (
+        person is not None and person.status != SubscriberStatus.ACTIVE
+    )
+    if suppressed and origin is not Source.FORM:
+        raise Suppressed(f"{address.email}: address is suppressed; only its owner can opt in")
+    if person is None:
+        person = Subscriber(
+            email=address.email,
+            email_normalized=address.normalized,
+            email_hash=digest,
+            name=name.strip(),
+            locale=locale,
+            timezone=timezone,
+            status=SubscriberStatus.ACTIVE,
+        )
+        session.add(person)
+        session.flush()
+    elif name.strip() and person.name != name.strip():
+        person.name = name.strip()
+    now = utcnow()
+    consent = ConsentRecord(
+        subscriber_id=person.id,
+        created_at=now,
+        source=origin.value,
+        ip=ip,
+        user_agent=user_agent,
+        wording_version=wording_version,
+        newsletters=list(newsletters),
+        confirmed_at=now if confirmed else None,
+    )
+    session.add(consent)
+    session.flush()  # the consent record exists before any confirmation email goes out
+    existing = {s.newsletter_id: s for s in subscriptions_of(session, person.id)}
+    outcomes: dict[str, list[str]] = {"pending": [], "active": [], "unchanged": []}
+    for newsletter_id in dict.fromkeys(newsletters):
+        outcome = _subscribe_one(
+            session,
+            person,
+            existing.get(newsletter_id),
+            newsletter_id,
+            origin=origin,
+            confirmed=confirmed,
+            reconfirm=suppressed,
+            actor=actor,
+            consent_id=consent.id,
+        )
+        outcomes[outcome].append(newsletter_id)
+    session.flush()
+    return SubscribeResult(
+        subscriber_id=person.id,
+        consent_id=consent.id,
+        pending=tuple(outcomes["pending"]),
+        active=tuple(outcomes["active"]),
+        unchanged=tuple(outcomes["unchanged"]),
+    )
+
+
+def _subscribe_one(
+    session: Session,
+    person: Subscriber,
+    current: Subscription | None,
+    newsletter_id: str,
+    *,
+    origin: Source,
+    confirmed: bool,
+    reconfirm: bool,
+    actor: str,
+    consent_id: int,
+) -> str:
+    """Apply one newsletter of a sign-up; returns ``pending``, ``active`` or ``unchanged``."""
+    now = utcnow()
+    detail = {"consent_id": consent_id, "confirmed": confirmed}
+    if current is None:
+        status = SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING
+        session.add(
+            Subscription(
+                subscriber_id=person.id,
+                newsletter_id=newsletter_id,
+                status=status,
+                source=origin.value,
+                created_at=now,
+                confirmed_at=now if confirmed else None,
+            )
+        )
+        record_event(
+            session,
+            EventKind.SUBSCRIBED,
+            subscriber_id=person.id,
+            newsletter_id=newsletter_id,
+            how=origin.value,
+            actor=actor,
+            detail=detail,
+        )
+        return status.value
+    if current.status == SubscriptionStatus.ACTIVE and not reconfirm:
+        return "unchanged"
+    if current.status == SubscriptionStatus.PENDING and not confirmed:
+        return "pending"  # the caller sends the confirmation again
+    if current.status == SubscriptionStatus.UNSUBSCRIBED and origin is not Source.FORM:
+        return "unchanged"  # an opt-out is only undone by the person
+    if confirmed:
+        _activate(session, current, how=origin.value, actor=actor)
+        return "active"
+    current.status = SubscriptionStatus.PENDING
+    current.source = origin.value
+    record_event(
+        session,
+        EventKind.SUBSCRIBED,
+        subscriber_id=person.id,
+        newsletter_id=newsletter_id,
+        how=origin.value,
+        actor=actor,
+        detail=detail,
+    )
+    return "pending"
+
+
+def confirm(
+    session: Session, *, subscriber_id: int, newsletter_id: str | None = None, ip: str = ""
+) -> list[str]:
+    """Confirm the person's pending subscriptions (one newsletter, or all of them).
+
+    This is the person's own opt-in: it re-activates them and lifts a suppression of their
+    address. Returns the newsletters confirmed now; confirming twice confirms nothing.
+    """
+    person = require_subscriber(session, subscriber_id)
+    waiting = [
+        s
+        for s in subscriptions_of(session, subscriber_id)
+        if s.status == SubscriptionStatus.PENDING and newsletter_id in (None, s.newsletter_id)
+    ]
+    if not waiting:
+        return []
+    now = utcnow()
+    for subscription in waiting:
+        _activate(session, subscription, how=How.LINK, actor="")
+    _lift_suppression(session, person)
+    consent = session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.subscriber_id == subscriber_id, ConsentRecord.confirmed_at.is_(None))
+        .order_by(ConsentRecord.id.desc())
+        .limit(1)
+    ).first()
+    if consent is not None:
+        consent.confirmed_at, consent.confirmed_ip = now, ip
+    session.flush()
+    return [s.newsletter_id for s in waiting]
+
+
+def _activate(session: Session, subscription: Subscription, *, how: str, actor: str) -> None:
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = utcnow()
+    subscription.unsubscribed_at = None
+    record_event(
+        session,
+        EventKind.CONFIRMED,
+        subscriber_id=subscription.subscriber_id,
+        newsletter_id=subscription.newsletter_id,
+        how=how,
+        actor=actor,
+    )
+
+
+def _lift_suppression(session: Session, person: Subscriber) -> None:
+    was = person.status
+    person.status = SubscriberStatus.ACTIVE
+    removed = 0
+    if person.email_hash:
+        result = session.execute(
+            delete(Suppression).where(Suppression.email_hash == person.email_hash)
+        )
+        removed = int(getattr(result, "rowcount", 0) or 0)
+    if removed or was != SubscriberStatus.ACTIVE:
+        record_event(
+            session,
+            EventKind.SUPPRESSION_LIFTED,
+            subscriber_id=person.id,
+            how=How.LINK,
+            detail={"previous_status": was},
+        )
+
+
+def unsubscribe(
+    session: Session,
+    *,
+    subscriber_id: int,
+    newsletter_id: str | None = None,
+    how: How | str = How.LINK,
+    actor: str = "",
+) -> list[str]:
+    """Unsubscribe from one newsletter (or all when ``newsletter_id`` is None).
+
+    Returns the newsletters left now; unsubscribing twice changes nothing.
+    """
+    require_subscriber(session, subscriber_id)
+    changed = []
+    for subscription in subscriptions_of(session, subscriber_id):
+        if subscription.status not in _LIVE or newsletter_id not in (
+            None,
+            subscription.newsletter_id,
+        ):
+            continue
+        subscription.status = SubscriptionStatus.UNSUBSCRIBED
+        subscription.unsubscribed_at = utcnow()
+        record_event(
+            session,
+            EventKind.UNSUBSCRIBED,
+            subscriber_id=subscriber_id,
+            newsletter_id=subscription.newsletter_id,
+            how=str(how),
+            actor=actor,
+        )
+        changed.append(subscription.newsletter_id)
+    session.flush()
+    return changed
+
+
+def resubscribe(
+    session: Session,
+    *,
+    subscriber_id: int,
+    newsletter_id: str,
+    how: How | str = How.PREFERENCES,
+    ip: str = "",
+) -> str:
+    """The person (through their signed preferences link) follows ``newsletter_id`` again.
+
+    Returns the subscription's status afterwards: ``active``, or ``pending`` when it was
+    never confirmed. Refused (``Suppressed``) for a bounced or complained person, who must
+    sign up through the form again.
+    """
+    person = require_subscriber(session, subscriber_id)
+    if person.status != SubscriberStatus.ACTIVE:
+        raise Suppressed(f"subscriber {subscriber_id} is {person.status}; sign up again")
+    _require_newsletters(session, [newsletter_id])
+    current = next(
+        (s for s in subscriptions_of(session, subscriber_id) if s.newsletter_id == newsletter_id),
+        None,
+    )
+    if current is not None and current.status != SubscriptionStatus.UNSUBSCRIBED:
+        return current.status
+    now = utcnow()
+    if current is None:
+        # The link was mailed to this person: following it proves the address is theirs.
+        session.add(
+            ConsentRecord(
+                subscriber_id=subscriber_id,
+                created_at=now,
+                source=Source.FORM.value,
+                ip=ip,
+                newsletters=[newsletter_id],
+                confirmed_at=now,
+                confirmed_ip=ip,
+            )
+        )
+        current = Subscription(
+            subscriber_id=subscriber_id,
+            newsletter_id=newsletter_id,
+            source=Source.FORM.value,
+            created_at=now,
+            confirmed_at=now,
+        )
+        session.add(current)
+    current.status = (
+        SubscriptionStatus.ACTIVE if current.confirmed_at else SubscriptionStatus.PENDING
+    )
+    current.unsubscribed_at = None
+    record_event(
+        session,
+        EventKind.RESUBSCRIBED,
+        subscriber_id=subscriber_id,
+        newsletter_id=newsletter_id,
+        how=str(how),
+    )
+    session.flush()
+    return current.status
+
+
+def update_preferences(
+    session: Session,
+    *,
+    subscriber_id: int,
+    name: str | None = None,
+    newsletters: Collection[str] | None = None,
+    pause_weeks: int | None = None,
+) -> None:
+    """Apply the preferences form: name, the set of newsletters followed, a pause.
+
+    ``pause_weeks`` > 0 pauses every subscription for that many weeks; 0 resumes now.
+    """
+    person = require_subscriber(session, subscriber_id)
+    if name is not None and name.strip() != person.name:
+        person.name = name.strip()
+        record_event(
+            session,
+            EventKind.PREFERENCES_CHANGED,
+            subscriber_id=subscriber_id,
+            how=How.PREFERENCES,
+            detail={"fields": ["name"]},
+        )
+    if newsletters is not None:
+        _apply_newsletter_choice(session, subscriber_id, set(newsletters))
+    if pause_weeks is not None:
+        _pause(session, subscriber_id, pause_weeks)
+    session.flush()
+
+
+def _apply_newsletter_choice(session: Session, subscriber_id: int, wanted: set[str]) -> None:
+    _require_newsletters(session, sorted(wanted))
+    current = {s.newsletter_id: s.status for s in subscriptions_of(session, subscriber_id)}
+    for newsletter_id, status in current.items():
+        if newsletter_id not in wanted and status in _LIVE:
+            unsubscribe(
+                session,
+                subscriber_id=subscriber_id,
+                newsletter_id=newsletter_id,
+                how=How.PREFERENCES,
+            )
+    for newsletter_id in sorted(wanted):
+        if current.get(newsletter_id) not in _LIVE:
+            resubscribe(session, subscriber_id=subscriber_id, newsletter_id=newsletter_id)
+
+
+def _pause(session: Session, subscriber_id: int, weeks: int) -> None:
+    if weeks < 0:
+        raise ValueError("pause_weeks must be 0 (resume) or more")
+    until = utcnow() + timedelta(weeks=weeks) if weeks else None
+    for subscription in subscriptions_of(session, subscriber_id):
+        subscription.paused_until = until
+    record_event(
+        session,
+        EventKind.PAUSED if until else EventKind.RESUMED,
+        subscriber_id=subscriber_id,
+        how=How.PREFERENCES,
+        detail={"until": until.isoformat() if until else None},
+    )
+
+
+def _require_newsletters(session: Session, newsletter_ids: Sequence[str]) -> None:
+    if not newsletter_ids:
+        raise UnknownNewsletter("choose at least one newsletter")
+    known = set(session.scalars(select(Newsletter.id).where(Newsletter.id.in_(newsletter_ids))))
+    missing = [n for n in newsletter_ids if n not in known]
+    if missing:
+        raise UnknownNewsletter(f"unknown newsletter {missing[0]!r}")
