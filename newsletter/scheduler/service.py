@@ -11,6 +11,8 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
 from newsletter.db import transaction
 from newsletter.errors import IssueNotFound, SchedulerError
 from newsletter.models import IssueStatus
@@ -121,8 +123,8 @@ def cancel_issue(services: Services, slug: str, *, by: str = "") -> ScheduleResu
     )
 
 
-def _find(session: object, slug: str) -> store.ScheduledIssue:
-    issue = store.issue_by_slug(session, slug)  # type: ignore[arg-type]
+def _find(session: Session, slug: str) -> store.ScheduledIssue:
+    issue = store.issue_by_slug(session, slug)
     if issue is None:
         raise IssueNotFound(f"no issue with slug {slug!r} (run `newsletter issues sync` first?)")
     return issue

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from newsletter.models import Issue, IssueStatus
@@ -39,8 +51,8 @@ class ScheduledIssue:
         return self.override_at or self.publish_at
 
 
-def _query():  # type: ignore[no-untyped-def]
-    return select(
+def _issues(session: Session, *where: ColumnElement[bool]) -> list[ScheduledIssue]:
+    query = select(
         Issue.id,
         Issue.slug,
         Issue.newsletter_id,
@@ -53,10 +65,7 @@ def _query():  # type: ignore[no-untyped-def]
         func.coalesce(IssueSchedule.note, ""),
         IssueSchedule.issue_id.is_not(None),
     ).outerjoin(IssueSchedule, IssueSchedule.issue_id == Issue.id)
-
-
-def _issues(session: Session, *where: object) -> list[ScheduledIssue]:
-    rows = session.execute(_query().where(*where).order_by(Issue.id)).all()  # type: ignore[arg-type]
+    rows = session.execute(query.where(*where).order_by(Issue.id)).all()
     return [ScheduledIssue(*row) for row in rows]
 
 
@@ -122,7 +131,7 @@ def claim_firing(
         .values(fired_for=instant, fired_at=now, fired_by=owner, note="")
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return _rowcount(result) == 1
 
 
 def set_status(
@@ -135,7 +144,7 @@ def set_status(
         .values(status=to)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if _rowcount(result) != 1:
         return False
     ensure_record(session, issue_id)
     session.execute(
@@ -182,3 +191,7 @@ def rearm_missed(session: Session, *, now: datetime) -> list[str]:
             .execution_options(synchronize_session=False)
         )
     return slugs
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount

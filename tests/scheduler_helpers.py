@@ -1,0 +1,94 @@
+"""Helpers shared by the scheduler tests: issue rows, a recording send, waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from newsletter.db import transaction
+from newsletter.models import Issue, IssueStatus
+from newsletter.services import Services
+from newsletter.settings import Settings
+
+
+def add_issue(
+    services: Services, slug: str, at: datetime, *, status: str = IssueStatus.SCHEDULED
+) -> None:
+    """Insert an issue row as the catalog's sync would (tests of the scheduler alone)."""
+    with transaction(services.sessions) as session:
+        session.add(
+            Issue(
+                slug=slug,
+                newsletter_id="weekly",
+                title=slug,
+                subject=slug,
+                publish_at=at,
+                source_path=f"issues/{slug}.md",
+                source_hash="0" * 64,
+                status=status,
+            )
+        )
+
+
+def set_issue(services: Services, slug: str, **values: object) -> None:
+    """Change an issue row in place (what a sync of an edited file does)."""
+    with transaction(services.sessions) as session:
+        issue = session.scalars(select(Issue).where(Issue.slug == slug)).one()
+        for key, value in values.items():
+            setattr(issue, key, value)
+
+
+def status_of(services: Services, slug: str) -> str:
+    """The issue's status in the database."""
+    with services.sessions() as session:
+        return session.scalars(select(Issue.status).where(Issue.slug == slug)).one()
+
+
+def with_scheduler_settings(services: Services, **values: object) -> Services:
+    """The same database with other ``scheduler.*`` settings."""
+    settings: Settings = services.settings
+    scheduler = settings.scheduler.model_copy(update=values)
+    changed = settings.model_copy(update={"scheduler": scheduler})
+    return Services(settings=changed, engine=services.engine, sessions=services.sessions)
+
+
+class RecordingSend:
+    """A send function that records each call (slug, when) and can mark the issue sent."""
+
+    def __init__(self, *, mark_sent: bool = True) -> None:
+        self.calls: list[tuple[str, float]] = []
+        self.mark_sent = mark_sent
+        self._lock = threading.Lock()
+
+    def __call__(self, services: Services, slug: str) -> None:
+        with self._lock:
+            self.calls.append((slug, time.time()))
+        if self.mark_sent:
+            with transaction(services.sessions) as session:
+                issue = session.scalars(select(Issue).where(Issue.slug == slug)).one()
+                issue.status = IssueStatus.SENT
+
+    def slugs(self) -> list[str]:
+        """The slugs sent, in order."""
+        return [slug for slug, _ in self.calls]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def soon(seconds: float) -> datetime:
+    """An aware UTC instant ``seconds`` from now."""
+    from subscribers.db import utcnow
+
+    return utcnow() + timedelta(seconds=seconds)
