@@ -9,8 +9,9 @@ which ones were new, so effects are applied exactly once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -24,7 +25,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.provider_events import PROVIDER_SENDGRID, ProviderEvent
@@ -70,22 +70,46 @@ def _natural_key(
     return (message_id, event, timestamp, email)
 
 
+_COLUMNS = (
+    "provider",
+    "kind",
+    "event",
+    "email",
+    "message_id",
+    "timestamp",
+    "event_id",
+    "send_id",
+    "delivery_id",
+    "reason",
+    "raw",
+    "received_at",
+)
+_CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
+
+
 def insert_new_events(
     session: Session, events: Sequence[ProviderEvent], *, provider: str = PROVIDER_SENDGRID
 ) -> list[ProviderEvent]:
-    """Store ``events``, skipping duplicates; return the ones that were new, in order."""
+    """Store ``events``, skipping duplicates; return the ones that were new, in order.
+
+    One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk, written as plain
+    SQL: building 1,000 rows through the ORM or Core costs more than the database work.
+    """
     if not events:
         return []
-    received_at = utcnow()
-    rows = [_row(event, provider=provider, received_at=received_at) for event in events]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(_TABLE)
-        .on_conflict_do_nothing()
-        .returning(_TABLE.c.message_id, _TABLE.c.event, _TABLE.c.timestamp, _TABLE.c.email)
-    )
-    inserted = {_natural_key(*row) for row in session.execute(stmt, rows)}
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    received_at = _db_timestamp(utcnow(), postgres=postgres)
+    inserted: set[tuple[str, str, int, str]] = set()
+    for start in range(0, len(events), _CHUNK):
+        chunk = events[start : start + _CHUNK]
+        params: list[Any] = []
+        for event in chunk:
+            params.extend(_row(event, provider=provider, received_at=received_at))
+        result = connection.exec_driver_sql(
+            _insert_sql(len(chunk), postgres=postgres), tuple(params)
+        )
+        inserted.update(_natural_key(*row) for row in result)
     new: list[ProviderEvent] = []
     for event in events:
         key = _natural_key(event.message_id, event.event, event.timestamp, event.email)
@@ -95,21 +119,37 @@ def insert_new_events(
     return new
 
 
-def _row(event: ProviderEvent, *, provider: str, received_at: datetime) -> dict[str, Any]:
-    return {
-        "provider": provider,
-        "kind": event.kind.value,
-        "event": event.event,
-        "email": event.email,
-        "message_id": event.message_id,
-        "timestamp": event.timestamp,
-        "event_id": event.event_id,
-        "send_id": event.send_id,
-        "delivery_id": event.delivery_id,
-        "reason": event.reason,
-        "raw": dict(event.raw),
-        "received_at": received_at,
-    }
+def _insert_sql(rows: int, *, postgres: bool) -> str:
+    mark = "%s" if postgres else "?"
+    one = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO provider_events ({','.join(_COLUMNS)}) VALUES "
+        + ",".join([one] * rows)
+        + " ON CONFLICT DO NOTHING RETURNING message_id, event, timestamp, email"
+    )
+
+
+def _db_timestamp(value: datetime, *, postgres: bool) -> Any:
+    # What UTCDateTime would bind: naive UTC (SQLite keeps it as SQLAlchemy's text form).
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    return naive if postgres else naive.isoformat(sep=" ", timespec="microseconds")
+
+
+def _row(event: ProviderEvent, *, provider: str, received_at: Any) -> tuple[Any, ...]:
+    return (
+        provider,
+        event.kind.value,
+        event.event,
+        event.email,
+        event.message_id,
+        event.timestamp,
+        event.event_id,
+        event.send_id,
+        event.delivery_id,
+        event.reason,
+        json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+        received_at,
+    )
 
 
 def count_events(session: Session, *, send_id: int | None = None) -> dict[str, int]:
