@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, public, webhooks
 
 
 def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
     """Build the app over ``services``; with ``scheduler`` the scheduler runs in its lifespan."""
-    app = FastAPI(title=services.settings.site.name, docs_url=None, redoc_url=None)
+    lifespan = scheduler_lifespan(services) if scheduler else None
+    app = FastAPI(
+        title=services.settings.site.name, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     app.state.services = services
 
     @app.get("/healthz", include_in_schema=False)
