@@ -1,0 +1,216 @@
+"""Rendering an issue: Markdown → the MJML layout in ``templates/email/`` → HTML, plus text.
+
+Rendered once per issue. The personal values (``name``, ``unsubscribe_url``,
+``preferences_url``, ``view_url``) are placeholders, filled per recipient by
+:meth:`RenderedIssue.personalize` in one substitution pass, never by re-rendering.
+
+Markers are plain ASCII (``%%NLH_NAME%%`` in the HTML, ``%%NLT_NAME%%`` in the text) so they
+survive MJML untouched, also inside ``href``, and serve as SendGrid substitution keys as
+they are: the two parts get different markers because HTML takes escaped values.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from mjml import mjml2html
+
+from newsletter import markdown
+from newsletter.errors import RenderError
+from newsletter.issues import ParsedIssue
+from newsletter.settings import Settings
+
+PERSONAL_KEYS = ("name", "unsubscribe_url", "preferences_url", "view_url")
+ISSUE_TEMPLATE = "issue.mjml.j2"
+ISSUE_TEXT_TEMPLATE = "issue.txt.j2"
+
+#: Words of the layout, by language. The greeting falls back to a neutral word for readers
+#: who gave no name ("구독자님" / "Hi there") instead of leaving an awkward blank.
+STRINGS: dict[str, dict[str, str]] = {
+    "ko": {
+        "greeting": "{name}님, 안녕하세요.",
+        "name_fallback": "구독자",
+        "view_in_browser": "웹에서 보기",
+        "why": "{newsletter} 구독을 신청하셔서 받으신 메일입니다.",
+        "unsubscribe": "구독 해지",
+        "preferences": "구독 설정",
+        "by": "글",
+    },
+    "en": {
+        "greeting": "Hi {name},",
+        "name_fallback": "there",
+        "view_in_browser": "View in browser",
+        "why": "You get this email because you subscribed to {newsletter}.",
+        "unsubscribe": "Unsubscribe",
+        "preferences": "Preferences",
+        "by": "by",
+    },
+}
+
+
+def html_marker(key: str) -> str:
+    """The placeholder for ``key`` as it appears in the HTML part."""
+    return f"%%NLH_{key.upper()}%%"
+
+
+def text_marker(key: str) -> str:
+    """The placeholder for ``key`` as it appears in the text part."""
+    return f"%%NLT_{key.upper()}%%"
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """One issue rendered once: HTML and text with placeholders for the personal values."""
+
+    slug: str
+    newsletter_id: str
+    lang: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    placeholders_html: Mapping[str, str]
+    placeholders_text: Mapping[str, str]
+    name_fallback: str = ""
+    default_values: Mapping[str, str] = field(default_factory=dict)
+
+    def substitutions(self, values: Mapping[str, str]) -> dict[str, str]:
+        """marker → value for both parts (HTML-escaped for HTML markers, raw for text).
+
+        This is what a provider's per-recipient substitutions need; an empty ``name``
+        becomes :attr:`name_fallback`. Missing keys take :attr:`default_values`.
+        """
+        merged = {**self.default_values, **values}
+        if not str(merged.get("name", "")).strip():
+            merged["name"] = self.name_fallback
+        missing = [key for key in PERSONAL_KEYS if key not in merged]
+        if missing:
+            raise RenderError(f"{self.slug}: no value for {', '.join(missing)}")
+        result = {
+            marker: html_lib.escape(merged[k]) for k, marker in self.placeholders_html.items()
+        }
+        result.update({marker: merged[k] for k, marker in self.placeholders_text.items()})
+        return result
+
+    def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
+        """(html, text) for one recipient: one substitution pass over each part."""
+        table = self.substitutions(values)
+        fill = table.__getitem__
+        html = self._pattern.sub(lambda m: fill(m[0]), self.html)
+        text = self._pattern.sub(lambda m: fill(m[0]), self.text)
+        return html, text
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        markers = [*self.placeholders_html.values(), *self.placeholders_text.values()]
+        return re.compile("|".join(re.escape(marker) for marker in markers))
+
+
+def email_environment(settings: Settings) -> jinja2.Environment:
+    """Jinja2 over ``templates_dir/email``: ``*.mjml.j2`` autoescaped, ``*.txt.j2`` not."""
+    folder = settings.path(settings.templates_dir) / "email"
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("mjml.j2", "mjml", "html", "html.j2"), default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def mjml_to_html(source: str) -> str:
+    """Compile MJML to email HTML; ``RenderError`` with MJML's message when it fails."""
+    try:
+        result: Any = mjml2html(source)
+    except Exception as exc:  # mjml-python raises its own untyped errors
+        raise RenderError(f"MJML failed: {exc}") from None
+    return str(result)
+
+
+def issue_language(settings: Settings, newsletter_id: str) -> str:
+    """The language of a newsletter's emails: its own ``language``, else the site's."""
+    return settings.newsletter(newsletter_id).language or settings.site.language
+
+
+def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
+    """Render ``issue`` once: the email HTML and text with placeholders."""
+    lang = issue_language(settings, issue.newsletter_id)
+    context = _context(settings, issue, lang)
+    environment = _environment(settings)
+    try:
+        mjml_source = environment.get_template(ISSUE_TEMPLATE).render(context)
+        text = environment.get_template(ISSUE_TEXT_TEMPLATE).render(context)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{issue.slug}: email template: {exc}") from None
+    return RenderedIssue(
+        slug=issue.slug,
+        newsletter_id=issue.newsletter_id,
+        lang=lang,
+        subject=issue.subject,
+        preheader=issue.preheader,
+        html=mjml_to_html(mjml_source),
+        text=text.strip() + "\n",
+        placeholders_html={key: html_marker(key) for key in PERSONAL_KEYS},
+        placeholders_text={key: text_marker(key) for key in PERSONAL_KEYS},
+        name_fallback=STRINGS[lang]["name_fallback"],
+        default_values={"view_url": archive_url(settings, issue.slug)},
+    )
+
+
+def archive_url(settings: Settings, slug: str) -> str:
+    """The issue's page in the web archive (the view-in-browser target)."""
+    return f"{settings.site.url}/archive/{slug}"
+
+
+def preview_values(settings: Settings, slug: str) -> dict[str, str]:
+    """Stand-in personal values for previews (``render``, ``check``, the benchmark)."""
+    return {
+        "name": "",
+        "unsubscribe_url": f"{settings.site.url}/unsubscribe/preview",
+        "preferences_url": f"{settings.site.url}/preferences/preview",
+        "view_url": archive_url(settings, slug),
+    }
+
+
+_ENVIRONMENTS: dict[str, jinja2.Environment] = {}
+
+
+def _environment(settings: Settings) -> jinja2.Environment:
+    # One environment per templates folder: Jinja compiles each template once, which
+    # keeps a render in the low milliseconds (see benchmarks/render.py).
+    key = str(settings.path(settings.templates_dir).resolve())
+    if key not in _ENVIRONMENTS:
+        _ENVIRONMENTS[key] = email_environment(settings)
+    return _ENVIRONMENTS[key]
+
+
+def _context(settings: Settings, issue: ParsedIssue, lang: str) -> dict[str, Any]:
+    newsletter = settings.newsletter(issue.newsletter_id)
+    words = STRINGS[lang]
+    return {
+        "lang": lang,
+        "site": settings.site,
+        "newsletter": newsletter,
+        "issue": issue,
+        "subject": issue.subject,
+        "preheader": issue.preheader,
+        "t": words,
+        "why": words["why"].format(newsletter=newsletter.name),
+        "greeting_html": Markup(words["greeting"].format(name=html_marker("name"))),
+        "greeting_text": words["greeting"].format(name=text_marker("name")),
+        "content_html": Markup(markdown.to_html(issue.body)),
+        "content_text": markdown.to_text(issue.body),
+        "published": issue.publish_at_local.strftime("%Y-%m-%d"),
+        "html_marker": html_marker,
+        "text_marker": text_marker,
+    }
