@@ -32,14 +32,18 @@ def build_scheduler(
 
 
 def _default_send() -> SendFunction:
-    from newsletter.delivery import start_send  # type: ignore[attr-defined]
+    def start_send(services: Services, slug: str) -> object:
+        # Imported when an issue is due: the web app can start without the delivery engine.
+        from newsletter.delivery import engine  # type: ignore[attr-defined,unused-ignore]
 
-    return start_send  # type: ignore[no-any-return]
+        return engine.start_send(services, slug)  # type: ignore[no-any-return,unused-ignore]
+
+    return start_send
 
 
 def _default_sync() -> SyncFunction | None:
     try:
-        from newsletter.catalog import sync_issues  # type: ignore[import-not-found]
+        from newsletter.catalog import sync_issues
     except ImportError:
         return None
-    return sync_issues  # type: ignore[no-any-return]
+    return sync_issues

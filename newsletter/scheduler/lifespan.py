@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ def scheduler_lifespan(
     async def lifespan(app: Any) -> AsyncIterator[None]:
         from newsletter.scheduler import build_scheduler
 
+        _show_scheduler_log()
         scheduler = build_scheduler(services)
         scheduler.start()
         app.state.scheduler = scheduler
@@ -27,3 +29,15 @@ def scheduler_lifespan(
             scheduler.shutdown()
 
     return lifespan
+
+
+def _show_scheduler_log() -> None:
+    # uvicorn configures only its own loggers; without this, what the scheduler plans,
+    # sends and misses would be invisible in `newsletter serve`'s output.
+    logger = logging.getLogger("newsletter.scheduler")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -83,6 +83,7 @@ class IssueScheduler:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.firings: list[Firing] = []
         self.last_sync_report: object = None
+        self._reported_after_send: set[str] = set()
         self._lock = threading.Lock()
         self._aps = BackgroundScheduler(
             timezone=UTC,
@@ -135,8 +136,20 @@ class IssueScheduler:
             except Exception:
                 log.exception("scheduler: syncing issues/ failed; keeping the current schedule")
             else:
-                _log_sync_report(self.last_sync_report)
+                self._log_sync_report(self.last_sync_report)
         self.reconcile()
+
+    def _log_sync_report(self, report: object) -> None:
+        for slug in _slugs(report, "rescheduled"):
+            log.info("scheduler: %s has a new date in its file", slug)
+        for slug in _slugs(report, "cancelled"):
+            log.info("scheduler: %s's file is gone: cancelled", slug)
+        # A sync reports an edited sent issue every time; say it once per process.
+        for slug in set(_slugs(report, "changed_after_send")) - self._reported_after_send:
+            self._reported_after_send.add(slug)
+            log.warning("scheduler: %s changed after it was sent; it is not sent again", slug)
+        for error in _slugs(report, "errors"):
+            log.warning("scheduler: issues/ sync: %s", error)
 
     def reconcile(self) -> None:
         """Make the jobs match the database: add, move, drop, fire what is due, mark missed."""
@@ -254,8 +267,5 @@ class IssueScheduler:
         return False
 
 
-def _log_sync_report(report: object) -> None:
-    for slug in getattr(report, "changed_after_send", ()) or ():
-        log.warning("scheduler: %s changed after it was sent; it is not sent again", slug)
-    for error in getattr(report, "errors", ()) or ():
-        log.warning("scheduler: issues/ sync: %s", error)
+def _slugs(report: object, name: str) -> list[str]:
+    return [str(item) for item in getattr(report, name, None) or ()]
