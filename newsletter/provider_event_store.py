@@ -24,9 +24,11 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from newsletter.delivery.models import Delivery, DeliveryStatus, Send
 from newsletter.provider_events import PROVIDER_SENDGRID, ProviderEvent
 from subscribers.db import Base, utcnow
 
@@ -171,3 +173,88 @@ def events_for_email(
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+class DeliveryOutcome(Base):
+    """What the provider finally reported for one ledger row (deliveries.id).
+
+    Kept beside the ledger rather than in ``deliveries.status``: the ledger's states say
+    whether the provider *accepted* the email (what resends depend on); this says what
+    became of it afterwards. A more telling outcome replaces a weaker one, never the reverse.
+    """
+
+    __tablename__ = "delivery_outcomes"
+    __table_args__ = (Index("ix_delivery_outcomes_send", "send_id", "outcome"),)
+
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    send_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    outcome: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+_OUTCOMES = cast(Table, DeliveryOutcome.__table__)
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[tuple[int, int | None, str, int, str]]
+) -> None:
+    """Upsert (delivery id, send id, outcome, severity, reason); a higher severity wins."""
+    if not outcomes:
+        return
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    now = _db_timestamp(utcnow(), postgres=postgres)
+    for start in range(0, len(outcomes), _CHUNK):
+        chunk = outcomes[start : start + _CHUNK]
+        values = ",".join([f"({mark},{mark},{mark},{mark},{mark},{mark})"] * len(chunk))
+        params = tuple(v for row in chunk for v in (*row, now))
+        connection.exec_driver_sql(
+            "INSERT INTO delivery_outcomes"
+            " (delivery_id, send_id, outcome, severity, reason, updated_at)"
+            f" VALUES {values} ON CONFLICT (delivery_id) DO UPDATE SET"
+            " outcome = excluded.outcome, severity = excluded.severity,"
+            " reason = excluded.reason, updated_at = excluded.updated_at"
+            " WHERE excluded.severity > delivery_outcomes.severity",
+            params,
+        )
+
+
+def outcome_counts(session: Session, send_id: int) -> dict[str, int]:
+    """How many ledger rows of a send ended in each provider outcome."""
+    stmt = (
+        select(_OUTCOMES.c.outcome, func.count())
+        .where(_OUTCOMES.c.send_id == send_id)
+        .group_by(_OUTCOMES.c.outcome)
+    )
+    return {str(outcome): int(count) for outcome, count in session.execute(stmt)}
+
+
+def settle_unknown_deliveries(session: Session, delivery_ids: Sequence[int]) -> int:
+    """Ledger rows left ``unknown`` by a crash that the provider evidently accepted."""
+    if not delivery_ids:
+        return 0
+    settled = 0
+    now = utcnow()
+    for start in range(0, len(delivery_ids), _CHUNK):
+        chunk = list(delivery_ids[start : start + _CHUNK])
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.UNKNOWN)
+            .values(status=DeliveryStatus.ACCEPTED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        settled += int(getattr(result, "rowcount", 0) or 0)
+    return settled
+
+
+def newsletters_of_sends(session: Session, send_ids: Sequence[int]) -> dict[int, str]:
+    """The newsletter of each of these sends."""
+    if not send_ids:
+        return {}
+    rows = session.execute(select(Send.id, Send.newsletter_id).where(Send.id.in_(send_ids)))
+    return {int(send_id): str(newsletter_id) for send_id, newsletter_id in rows}

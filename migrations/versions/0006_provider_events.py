@@ -40,9 +40,26 @@ def upgrade() -> None:
     op.create_index("ix_provider_events_send", "provider_events", ["send_id", "kind"])
     op.create_index("ix_provider_events_delivery", "provider_events", ["delivery_id"])
     op.create_index("ix_provider_events_email", "provider_events", ["email"])
+    op.create_table(
+        "delivery_outcomes",
+        sa.Column(
+            "delivery_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("send_id", sa.Integer(), nullable=True),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("severity", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("updated_at", subscribers.db.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("delivery_id", name=op.f("pk_delivery_outcomes")),
+    )
+    op.create_index("ix_delivery_outcomes_send", "delivery_outcomes", ["send_id", "outcome"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_delivery_outcomes_send", table_name="delivery_outcomes")
+    op.drop_table("delivery_outcomes")
     op.drop_index("ix_provider_events_email", table_name="provider_events")
     op.drop_index("ix_provider_events_delivery", table_name="provider_events")
     op.drop_index("ix_provider_events_send", table_name="provider_events")
