@@ -1,7 +1,279 @@
-"""Routes: subscriber pages: /subscribe, /confirm, /unsubscribe, /preferences."""
+"""Routes: subscriber pages: /subscribe, /confirm/{token}, /unsubscribe/{token}.
+
+The preferences pages live in :mod:`newsletter.web.preferences` and are included here.
+Rules every route keeps:
+
+- A GET never changes state (link scanners and prefetchers follow GETs); only POSTs do.
+- Any token that does not verify (tampered, foreign, made up, wrong purpose) is the same 404.
+- The sign-up answer is the same whether or not the address was known, and its emails go
+  out after the response, so that its timing does not tell either.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from newsletter.db import transaction
+from newsletter.services import Services
+from newsletter.settings import NewsletterSettings
+from newsletter.web import common, preferences, ratelimit, store
+from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
+from newsletter.web.handlers import error_response
+from newsletter.web.templating import Pages
+from subscribers import service
+from subscribers.errors import InvalidAddress, SubscriberNotFound, UnknownNewsletter
+from subscribers.events import How
+from subscribers.models import SubscriptionStatus
+from subscribers.queries import require_subscriber
+from subscribers.tokens import TokenData, TokenPurpose
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["subscribers"])
+router.include_router(preferences.router)
+
+#: Version of the sign-up wording, kept in each consent record.
+WORDING_VERSION = "web-1"
+
+Text = Annotated[str, Form(max_length=1000)]
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request, pages: PagesDep, newsletter: str = "") -> Response:
+    """The sign-up form; ``?newsletter=ID`` ticks that one newsletter in advance."""
+    chosen = [newsletter] if newsletter else common.preticked(pages.settings.newsletters)
+    return _form(request, pages, email="", name="", chosen=chosen)
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+def subscribe(
+    request: Request,
+    background: BackgroundTasks,
+    services: ServicesDep,
+    pages: PagesDep,
+    mailer: MailerDep,
+    ip: ClientIp,
+    email: Text = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    newsletters: Annotated[list[str] | None, Form()] = None,
+    website: Text = "",
+    lang: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Sign up (double opt-in): the same "check your inbox" answer for every address."""
+    language = common.language(request, pages, lang)
+    chosen = [n for n in dict.fromkeys(newsletters or []) if common.known(pages, n)]
+    honeypot = bool(website.strip())
+    limits = ratelimit.subscribe_limits(
+        services.settings.web, ip=ip, address="" if honeypot else email
+    )
+    with transaction(services.sessions) as session:
+        allowed = ratelimit.allow(session, limits)
+    if not allowed:
+        return error_response(request, 429)
+    if honeypot:
+        log.info("sign-up honeypot filled from %s: nothing sent", ip)
+        return pages.render(request, "subscribe_done.html", lang=language)
+    if not chosen:
+        error = pages.catalog.text(language, "subscribe.error_newsletters")
+        return _form(request, pages, email=email, name=name, chosen=[], error=error, lang=language)
+    try:
+        with transaction(services.sessions) as session:
+            result = service.subscribe(
+                session,
+                email=email,
+                newsletters=chosen,
+                name=name,
+                source=service.Source.FORM,
+                ip=ip,
+                user_agent=request.headers.get("user-agent", "")[:500],
+                wording_version=WORDING_VERSION,
+                locale=language,
+            )
+            person = require_subscriber(session, result.subscriber_id)
+            to, person_name = person.email, person.name
+    except (InvalidAddress, UnknownNewsletter):
+        error = pages.catalog.text(language, "subscribe.error_email")
+        return _form(
+            request, pages, email=email, name=name, chosen=chosen, error=error, lang=language
+        )
+    if result.needs_confirmation:
+        background.add_task(
+            mailer.send_confirmation,
+            to=to,
+            subscriber_id=result.subscriber_id,
+            name=person_name,
+            lang=language,
+            newsletters=[pages.settings.newsletter(n) for n in result.pending],
+        )
+    return pages.render(request, "subscribe_done.html", lang=language)
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(token: str, request: Request, services: ServicesDep, pages: PagesDep) -> Response:
+    """Show the confirm button (a GET never confirms: link scanners follow GETs)."""
+    data, expired = common.confirm_token(services.tokens.loads, token)
+    if expired:
+        return pages.render(request, "confirm_expired.html", {"token": token})
+    with transaction(services.sessions) as session:
+        require_subscriber(session, data.subscriber_id)
+        waiting = common.with_status(session, data.subscriber_id, SubscriptionStatus.PENDING)
+    context = {"token": token, "newsletters": common.newsletters(pages, waiting)}
+    return pages.render(request, "confirm.html", context)
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+def confirm(
+    token: str,
+    request: Request,
+    background: BackgroundTasks,
+    services: ServicesDep,
+    pages: PagesDep,
+    mailer: MailerDep,
+    ip: ClientIp,
+    lang: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Confirm the pending subscriptions; the first confirmation sends the welcome email."""
+    language = common.language(request, pages, lang)
+    data, expired = common.confirm_token(services.tokens.loads, token)
+    if expired:
+        return pages.render(request, "confirm_expired.html", {"token": token}, lang=language)
+    with transaction(services.sessions) as session:
+        service.confirm(session, subscriber_id=data.subscriber_id, ip=ip)
+        person = require_subscriber(session, data.subscriber_id)
+        active = common.with_status(session, person.id, SubscriptionStatus.ACTIVE)
+        # Claimed in the same transaction: two confirmations racing send one welcome.
+        welcome = store.claim_welcomes(session, person.id, newsletter_ids=active)
+        to, name = person.email, person.name
+    if welcome:
+        background.add_task(
+            mailer.send_welcome,
+            to=to,
+            subscriber_id=data.subscriber_id,
+            name=name,
+            lang=language,
+            newsletters=common.newsletters(pages, welcome),
+        )
+    context = {
+        "newsletters": common.newsletters(pages, active),
+        "preferences_url": common.preferences_url(services, data.subscriber_id),
+    }
+    return pages.render(request, "confirmed.html", context, lang=language)
+
+
+@router.post("/confirm/{token}/resend", response_class=HTMLResponse)
+def resend_confirmation(
+    token: str,
+    request: Request,
+    background: BackgroundTasks,
+    services: ServicesDep,
+    pages: PagesDep,
+    mailer: MailerDep,
+    ip: ClientIp,
+    lang: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Send a fresh confirmation email for a (possibly expired) confirm link."""
+    language = common.language(request, pages, lang)
+    data = services.tokens.loads(token, TokenPurpose.CONFIRM, max_age=common.RESEND_WINDOW)
+    with transaction(services.sessions) as session:
+        person = require_subscriber(session, data.subscriber_id)
+        waiting = common.with_status(session, person.id, SubscriptionStatus.PENDING)
+        limits = ratelimit.subscribe_limits(services.settings.web, ip=ip, address=person.email)
+        allowed = ratelimit.allow(session, limits)
+        to, name = person.email, person.name
+    if not allowed:
+        return error_response(request, 429)
+    if waiting:
+        background.add_task(
+            mailer.send_confirmation,
+            to=to,
+            subscriber_id=data.subscriber_id,
+            name=name,
+            lang=language,
+            newsletters=common.newsletters(pages, waiting),
+        )
+    context = {"token": token, "resent": True}
+    return pages.render(request, "confirm_expired.html", context, lang=language)
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(
+    token: str, request: Request, services: ServicesDep, pages: PagesDep
+) -> Response:
+    """Show the unsubscribe button and a link to the preferences; never changes state."""
+    data, newsletter = _unsubscribe_token(services, pages, token)
+    with transaction(services.sessions) as session:
+        require_subscriber(session, data.subscriber_id)
+        live = common.with_status(session, data.subscriber_id, *common.LIVE)
+    context = {
+        "token": token,
+        "newsletter": newsletter,
+        "already": newsletter.id not in live,
+        "preferences_url": common.preferences_url(services, data.subscriber_id),
+    }
+    return pages.render(request, "unsubscribe.html", context)
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe(
+    token: str,
+    request: Request,
+    services: ServicesDep,
+    pages: PagesDep,
+    one_click: Annotated[str, Form(alias="List-Unsubscribe", max_length=100)] = "",
+    lang: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Unsubscribe from the link's newsletter; RFC 8058 one-click gets a bare 200.
+
+    One-click needs no cookie and no CSRF token: the signed token is the authority, and
+    repeating it (mail providers retry) changes nothing more.
+    """
+    data, newsletter = _unsubscribe_token(services, pages, token)
+    is_one_click = one_click.strip() == "One-Click"
+    how = How.ONE_CLICK if is_one_click else How.LINK
+    try:
+        with transaction(services.sessions) as session:
+            service.unsubscribe(
+                session, subscriber_id=data.subscriber_id, newsletter_id=newsletter.id, how=how
+            )
+    except SubscriberNotFound:
+        if not is_one_click:
+            raise
+        # Erased since the email went out: nothing is mailed to them any more either way.
+    if is_one_click:
+        return PlainTextResponse("unsubscribed\n", headers={"Cache-Control": "no-store"})
+    context = {
+        "newsletter": newsletter,
+        "preferences_url": common.preferences_url(services, data.subscriber_id),
+    }
+    return pages.render(
+        request, "unsubscribed.html", context, lang=common.language(request, pages, lang)
+    )
+
+
+def _form(
+    request: Request,
+    pages: Pages,
+    *,
+    email: str,
+    name: str,
+    chosen: list[str],
+    error: str = "",
+    lang: str | None = None,
+) -> Response:
+    context = {
+        "newsletters": pages.settings.newsletters,
+        "form": {"email": email, "name": name, "newsletters": chosen},
+        "error": error,
+    }
+    status = 422 if error else 200
+    return pages.render(request, "subscribe.html", context, status_code=status, lang=lang)
+
+
+def _unsubscribe_token(
+    services: Services, pages: Pages, token: str
+) -> tuple[TokenData, NewsletterSettings]:
+    data = services.tokens.loads(token, TokenPurpose.UNSUBSCRIBE)
+    return data, common.newsletter_or_404(pages, data.newsletter_id)

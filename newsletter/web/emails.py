@@ -1,0 +1,122 @@
+"""The subscriber web's emails: the double opt-in confirmation and the welcome email.
+
+Both come from ``templates/email/{confirm,welcome}.mjml.j2`` (HTML through MJML) and
+``.txt.j2`` (the plain-text part), in the reader's language, and go out at once through
+the configured backend with :func:`newsletter.delivery.send_transactional`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jinja2
+
+from newsletter.delivery import send_transactional
+from newsletter.delivery.links import Links
+from newsletter.errors import RenderError
+from newsletter.render import email_environment, mjml_to_html
+from newsletter.services import Services
+from newsletter.settings import NewsletterSettings
+from newsletter.web.i18n import Catalog
+from subscribers.tokens import TokenPurpose
+
+
+@dataclass(frozen=True)
+class Email:
+    """One rendered email."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+class Mailer:
+    """Renders and sends the confirmation and welcome emails of one app."""
+
+    def __init__(self, services: Services, catalog: Catalog) -> None:
+        self.services = services
+        self.catalog = catalog
+        self.environment = email_environment(services.settings)
+
+    def render(self, template: str, *, lang: str, subject_key: str, **values: Any) -> Email:
+        """Render ``<template>.mjml.j2`` and ``<template>.txt.j2`` in ``lang``."""
+        text_of = partial(self.catalog.text, lang)
+        site = self.services.settings.site
+        subject = text_of(subject_key, site=site.name)
+        preheader = text_of(subject_key.replace("_subject", "_preheader"))
+        context = {
+            "lang": lang,
+            "t": text_of,
+            "site": site,
+            "subject": subject,
+            "preheader": preheader,
+            **values,
+        }
+        try:
+            source = self.environment.get_template(f"{template}.mjml.j2").render(context)
+            text = self.environment.get_template(f"{template}.txt.j2").render(context)
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"templates/email/{template}: {exc}") from None
+        html = mjml_to_html(source)
+        return Email(subject=subject, preheader=preheader, html=html, text=text)
+
+    def send_confirmation(
+        self,
+        *,
+        to: str,
+        subscriber_id: int,
+        name: str,
+        lang: str,
+        newsletters: Sequence[NewsletterSettings],
+    ) -> None:
+        """Send the double opt-in email with a fresh confirm link (expires, see tokens)."""
+        token = self.services.tokens.dumps(TokenPurpose.CONFIRM, subscriber_id)
+        confirm_url = f"{self.services.settings.site.url}/confirm/{token}"
+        email = self.render(
+            "confirm",
+            lang=lang,
+            subject_key="email.confirm_subject",
+            name=name,
+            newsletters=list(newsletters),
+            confirm_url=confirm_url,
+        )
+        self._send(to, email)
+
+    def send_welcome(
+        self,
+        *,
+        to: str,
+        subscriber_id: int,
+        name: str,
+        lang: str,
+        newsletters: Sequence[NewsletterSettings],
+    ) -> None:
+        """Send the welcome email, with the list headers of the first newsletter joined."""
+        settings = self.services.settings
+        links = Links(settings, self.services.tokens, newsletters[0].id)
+        values = links.values(subscriber_id, name=name)
+        email = self.render(
+            "welcome",
+            lang=lang,
+            subject_key="email.welcome_subject",
+            name=name,
+            newsletters=list(newsletters),
+            archive_url=f"{settings.site.url}/archive",
+            preferences_url=values["preferences_url"],
+        )
+        headers = {"List-Id": links.list_id(), **links.headers(values["unsubscribe_url"])}
+        self._send(to, email, headers=headers)
+
+    def _send(self, to: str, email: Email, *, headers: dict[str, str] | None = None) -> None:
+        send_transactional(
+            self.services,
+            to=to,
+            subject=email.subject,
+            html=email.html,
+            text=email.text,
+            headers=headers,
+        )

@@ -1,0 +1,214 @@
+"""Routes: the preferences page, /preferences/{token}, and its actions.
+
+Every action is a POST carrying a CSRF token bound to the page token and the browser
+session (see :mod:`newsletter.web.csrf`); after a change the browser is sent back to the
+page (303) with a notice, so that reloading it repeats nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.db import transaction
+from newsletter.settings import NewsletterSettings
+from newsletter.web import common, csrf
+from newsletter.web.deps import ClientIp, PagesDep, ServicesDep
+from newsletter.web.templating import Pages
+from subscribers import privacy, service
+from subscribers.errors import Suppressed
+from subscribers.events import How
+from subscribers.models import Subscriber
+from subscribers.queries import require_subscriber, subscriptions_of
+from subscribers.tokens import TokenPurpose
+
+router = APIRouter(tags=["subscribers"])
+
+#: Notices the page shows after an action, by the ``?done=`` value of the redirect.
+NOTICES = {
+    "saved": "preferences.saved",
+    "resubscribed": "preferences.resubscribed",
+    "paused": "preferences.paused",
+    "resumed": "preferences.resumed",
+    "unsubscribed_all": "preferences.unsubscribed_all",
+    "refused": "preferences.refused",
+}
+ACTIONS = ("save", "resubscribe", "pause", "resume", "unsubscribe_all", "export", "erase")
+MAX_PAUSE_WEEKS = 52
+
+
+@dataclass(frozen=True)
+class Row:
+    """One newsletter as the page shows it to this subscriber."""
+
+    newsletter: NewsletterSettings
+    status: str  # active, pending, unsubscribed or none
+    paused_until: str
+
+    @property
+    def active(self) -> bool:
+        """Whether the box is ticked: the subscriber gets (or will get) this newsletter."""
+        return self.status in common.LIVE
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences_page(
+    token: str, request: Request, services: ServicesDep, pages: PagesDep, done: str = ""
+) -> Response:
+    """The preferences page (never changes state)."""
+    data = services.tokens.loads(token, TokenPurpose.PREFERENCES)
+    session_id = csrf.session_id(request) or csrf.new_session_id()
+    with transaction(services.sessions) as session:
+        context = _page_context(session, pages, data.subscriber_id, token)
+    notice_key = NOTICES.get(done)
+    context["notice"] = (
+        pages.catalog.text(pages.language(request), notice_key) if notice_key else ""
+    )
+    context["csrf_token"] = pages.csrf.token(token, session_id)
+    response = pages.render(request, "preferences.html", context)
+    csrf.set_session_cookie(response, session_id, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+def preferences_action(
+    token: str,
+    request: Request,
+    services: ServicesDep,
+    pages: PagesDep,
+    ip: ClientIp,
+    action: Annotated[str, Form(max_length=32)] = "save",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    newsletters: Annotated[list[str] | None, Form()] = None,
+    name: Annotated[str, Form(max_length=200)] = "",
+    weeks: Annotated[int, Form(ge=1, le=MAX_PAUSE_WEEKS)] = 4,
+    newsletter: Annotated[str, Form(max_length=64)] = "",
+    lang: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Apply one action of the page (``save``, ``pause``, ``export``, ``erase`` …)."""
+    data = services.tokens.loads(token, TokenPurpose.PREFERENCES)
+    language = common.language(request, pages, lang)
+    if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
+        return _refused(request, pages, language)
+    subscriber_id = data.subscriber_id
+    if action == "export":
+        return _export(services.sessions, subscriber_id)
+    if action in ("erase", "erase_confirm"):
+        return _erase(request, pages, services.sessions, token, subscriber_id, action, language)
+    chosen = [n for n in newsletters or [] if common.known(pages, n)]
+    with transaction(services.sessions) as session:
+        require_subscriber(session, subscriber_id)
+        done = _apply(session, subscriber_id, action, chosen, name, weeks, newsletter, ip)
+    url = f"{services.settings.site.url}/preferences/{token}?done={done}&lang={language}"
+    return RedirectResponse(url, status_code=303)
+
+
+def _apply(
+    session: Session,
+    subscriber_id: int,
+    action: str,
+    chosen: list[str],
+    name: str,
+    weeks: int,
+    newsletter: str,
+    ip: str,
+) -> str:
+    """Run one state-changing action; returns the notice to show."""
+    if action == "resubscribe":
+        try:
+            service.resubscribe(
+                session, subscriber_id=subscriber_id, newsletter_id=newsletter, ip=ip
+            )
+        except Suppressed:
+            return "refused"
+        return "resubscribed"
+    if action in ("pause", "resume"):
+        pause = weeks if action == "pause" else 0
+        service.update_preferences(session, subscriber_id=subscriber_id, pause_weeks=pause)
+        return "paused" if pause else "resumed"
+    if action == "unsubscribe_all":
+        service.unsubscribe(session, subscriber_id=subscriber_id, how=How.PREFERENCES)
+        return "unsubscribed_all"
+    if not chosen:
+        # The store wants at least one newsletter in a choice: none ticked means leave all.
+        service.update_preferences(session, subscriber_id=subscriber_id, name=name)
+        service.unsubscribe(session, subscriber_id=subscriber_id, how=How.PREFERENCES)
+        return "saved"
+    service.update_preferences(session, subscriber_id=subscriber_id, name=name, newsletters=chosen)
+    return "saved"
+
+
+def _page_context(session: Session, pages: Pages, subscriber_id: int, token: str) -> dict[str, Any]:
+    person = require_subscriber(session, subscriber_id)
+    rows = _rows(session, pages, person)
+    return {
+        "subscriber": {"email": person.email, "name": person.name},
+        "rows": rows,
+        "paused": any(row.paused_until for row in rows),
+        "action_url": f"{pages.settings.site.url}/preferences/{token}",
+        "token": token,
+    }
+
+
+def _rows(session: Session, pages: Pages, person: Subscriber) -> list[Row]:
+    current = {s.newsletter_id: s for s in subscriptions_of(session, person.id)}
+    rows = []
+    for item in pages.settings.newsletters:
+        subscription = current.get(item.id)
+        status = subscription.status if subscription else "none"
+        paused = subscription.paused_until if subscription else None
+        rows.append(Row(item, status, _local_date(pages, paused)))
+    return rows
+
+
+def _local_date(pages: Pages, value: datetime | None) -> str:
+    if value is None or value <= datetime.now(value.tzinfo):
+        return ""
+    return value.astimezone(pages.settings.site.tz).strftime("%Y-%m-%d")
+
+
+def _export(sessions: sessionmaker[Session], subscriber_id: int) -> Response:
+    with transaction(sessions) as session:
+        payload = privacy.export_person(session, subscriber_id=subscriber_id)
+    body = json.dumps(payload, ensure_ascii=False, indent=2)
+    headers = {
+        "Content-Disposition": 'attachment; filename="my-newsletter-data.json"',
+        "Cache-Control": "no-store",
+    }
+    return Response(body, media_type="application/json; charset=utf-8", headers=headers)
+
+
+def _erase(
+    request: Request,
+    pages: Pages,
+    sessions: sessionmaker[Session],
+    token: str,
+    subscriber_id: int,
+    action: str,
+    language: str,
+) -> Response:
+    with transaction(sessions) as session:
+        if action == "erase":
+            # The confirmation step: nothing is erased until the second POST.
+            context = _page_context(session, pages, subscriber_id, token)
+        else:
+            privacy.erase(session, subscriber_id=subscriber_id, how=How.PREFERENCES)
+            return pages.render(request, "erased.html", lang=language)
+    context["csrf_token"] = pages.csrf.token(token, csrf.session_id(request) or "")
+    return pages.render(request, "erase_confirm.html", context, lang=language)
+
+
+def _refused(request: Request, pages: Pages, language: str) -> Response:
+    text = pages.catalog.text
+    context = {
+        "title": text(language, "common.csrf_title"),
+        "body": text(language, "common.csrf_body"),
+        "status_code": 403,
+    }
+    return pages.render(request, "message.html", context, status_code=403, lang=language)
