@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
-from newsletter.web import admin, archive, public, webhooks
+from newsletter.web import admin, archive, deps, public, webhooks
 
 
 def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
@@ -16,6 +16,7 @@ def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
         title=services.settings.site.name, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     app.state.services = services
+    deps.install(app, services)  # pages, mailer, error handlers
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
