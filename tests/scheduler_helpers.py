@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -92,3 +93,27 @@ def soon(seconds: float) -> datetime:
     from subscribers.db import utcnow
 
     return utcnow() + timedelta(seconds=seconds)
+
+
+def write_issue(
+    services: Services,
+    slug: str,
+    date: str,
+    *,
+    draft: bool = False,
+    body: str = "본문입니다. A short body.",
+) -> Path:
+    """Write ``issues/SLUG.md`` with a Korean-and-English title and the given ``date`` text."""
+    folder = services.settings.path(services.settings.issues_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{slug}.md"
+    lines = ["---", f'title: "예약 발송 {slug} / Scheduled {slug}"', f"date: {date}"]
+    if draft:
+        lines.append("draft: true")
+    path.write_text("\n".join([*lines, "---", body, ""]), encoding="utf-8")
+    return path
+
+
+def iso(instant: datetime) -> str:
+    """``2026-11-21 16:10:05.250000 +00:00``: a front matter date with an explicit offset."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f +00:00")
