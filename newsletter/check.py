@@ -87,7 +87,8 @@ def check_issue(settings: Settings, issue: ParsedIssue) -> CheckReport:
 
 def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIssue) -> CheckReport:
     """Check an already rendered issue (personalized with preview values)."""
-    html, text = rendered.personalize(preview_values(settings, issue.slug))
+    values = preview_values(settings, issue.slug)
+    html, text = rendered.personalize(values)
     report = CheckReport(
         slug=issue.slug,
         subject=rendered.subject,
@@ -104,8 +105,17 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
         )
     elements = _Elements()
     elements.feed(html)
-    _check_links(elements.links, report)
+    personal = set(values.values())
+    _check_links([link for link in elements.links if link not in personal], report)
     _check_images(elements.images, report)
+    if _is_local(settings.site.url):
+        report.warnings.append(
+            Finding(
+                "localhost_link",
+                f"site.url is {settings.site.url}: readers cannot open the unsubscribe, "
+                "preferences and view-in-browser links",
+            )
+        )
     report.warnings.extend(Finding("parse_warning", warning) for warning in issue.warnings)
     return report
 

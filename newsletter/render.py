@@ -27,6 +27,7 @@ from newsletter.errors import RenderError
 from newsletter.issues import ParsedIssue
 from newsletter.settings import Settings
 
+_BLANK_BETWEEN_TAGS = re.compile(r">[ \t]+<")
 PERSONAL_KEYS = ("name", "unsubscribe_url", "preferences_url", "view_url")
 ISSUE_TEMPLATE = "issue.mjml.j2"
 ISSUE_TEXT_TEMPLATE = "issue.txt.j2"
@@ -130,6 +131,9 @@ def email_environment(settings: Settings) -> jinja2.Environment:
 
 def mjml_to_html(source: str) -> str:
     """Compile MJML to email HTML; ``RenderError`` with MJML's message when it fails."""
+    # mjml-python refuses spaces-only text between head tags unless it holds a newline;
+    # for HTML a newline is the same whitespace as spaces.
+    source = _BLANK_BETWEEN_TAGS.sub(">\n<", source)
     try:
         result: Any = mjml2html(source)
     except Exception as exc:  # mjml-python raises its own untyped errors
