@@ -31,8 +31,13 @@ class Links:
             "name": name,
             "unsubscribe_url": f"{site}/unsubscribe/{unsubscribe}",
             "preferences_url": f"{site}/preferences/{preferences}",
-            "view_url": f"{site}/archive/{slug}" if slug else f"{site}/archive",
+            "view_url": self.view_url(slug),
         }
+
+    def view_url(self, slug: str = "") -> str:
+        """The issue's page in the web archive (the archive itself without a slug)."""
+        site = self.settings.site.url
+        return f"{site}/archive/{slug}" if slug else f"{site}/archive"
 
     def list_id(self) -> str:
         """``List-Id``: the newsletter's name and a stable id under the site's host."""

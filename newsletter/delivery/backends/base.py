@@ -22,6 +22,9 @@ class Backend(ABC):
     name: ClassVar[str]
     #: The most recipients one :meth:`send` call takes.
     max_batch: ClassVar[int] = 1000
+    #: How many batches a send runs side by side through one backend (its own
+    #: parallelism, like SMTP's connection pool, stays inside it).
+    parallel_batches: ClassVar[int] = 1
 
     def send(self, batch: Batch) -> list[RecipientResult]:
         """Send ``batch``; one result per recipient, in order. Raises ``BackendError``."""

@@ -38,6 +38,7 @@ class SendgridBackend(Backend):
 
     name = "sendgrid"
     max_batch = 1000
+    parallel_batches = 4
 
     def __init__(self, settings: SendgridSettings, *, api_key: str | None) -> None:
         if not api_key:

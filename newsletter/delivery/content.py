@@ -1,0 +1,88 @@
+"""From a rendered issue to what backends send: the shared content and each recipient.
+
+The issue is rendered once per send (``newsletter.render``); the values that are the same
+for everyone (``view_url``) are filled into the shared body here, so a batch carries only
+the truly personal ones (name, unsubscribe and preferences links).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import Content, Recipient
+from newsletter.delivery.store import ClaimedDelivery
+from newsletter.services import Services
+
+if TYPE_CHECKING:
+    from newsletter.render import RenderedIssue
+
+#: Loads and renders the issue with a slug (a seam: tests hand in their own).
+Renderer = Callable[[Services, str], "RenderedIssue"]
+SHARED_KEYS = ("view_url",)
+
+
+def render_for_send(services: Services, slug: str) -> RenderedIssue:
+    """Find the issue file with this slug in ``issues_dir`` and render it once."""
+    from newsletter.issues import find_issue
+    from newsletter.render import render_issue
+
+    return render_issue(services.settings, find_issue(services.settings, slug))
+
+
+def issue_content(
+    services: Services,
+    rendered: RenderedIssue,
+    *,
+    links: Links,
+    send_id: int | None,
+    subject_prefix: str = "",
+) -> Content:
+    """The shared part of every message of the send, ``view_url`` already filled in."""
+    sender = services.settings.sender
+    shared = {"view_url": rendered.default_values.get("view_url") or links.view_url(rendered.slug)}
+    html, text = _fill_shared(rendered, shared)
+    custom_args = {"send_id": str(send_id)} if send_id is not None else {}
+    return Content(
+        subject=f"{subject_prefix}{rendered.subject}",
+        html=html,
+        text=text,
+        from_email=sender.from_email,
+        from_name=sender.from_name,
+        reply_to=sender.reply_to,
+        headers={"List-Id": links.list_id()},
+        placeholders_html=_personal(rendered.placeholders_html),
+        placeholders_text=_personal(rendered.placeholders_text),
+        categories=("newsletter", rendered.newsletter_id, rendered.slug),
+        custom_args=custom_args,
+    )
+
+
+def recipient_for(
+    row: ClaimedDelivery, *, links: Links, name_fallback: str, delivery_id: int | None
+) -> Recipient:
+    """One claimed ledger row as a backend recipient with its links and headers."""
+    values = links.values(row.subscriber_id, name=row.name or name_fallback)
+    return Recipient(
+        email=row.email,
+        name=row.name,
+        values=values,
+        headers=links.headers(values["unsubscribe_url"]),
+        delivery_id=delivery_id,
+    )
+
+
+def _fill_shared(rendered: RenderedIssue, shared: Mapping[str, str]) -> tuple[str, str]:
+    html, text = rendered.html, rendered.text
+    for key, value in shared.items():
+        if key in rendered.placeholders_html:
+            html = html.replace(rendered.placeholders_html[key], html_lib.escape(value))
+        if key in rendered.placeholders_text:
+            text = text.replace(rendered.placeholders_text[key], value)
+    return html, text
+
+
+def _personal(markers: Mapping[str, str]) -> dict[str, str]:
+    return {key: marker for key, marker in markers.items() if key not in SHARED_KEYS}

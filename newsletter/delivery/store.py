@@ -1,0 +1,432 @@
+"""Every query of the delivery engine, by name: sends, the ledger, batches, the rate limit.
+
+Hot paths are set-based: the fan-out is one ``INSERT … SELECT``, a batch is claimed with
+one ``UPDATE … RETURNING`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
+never claim the same row) and settled with a handful of ``UPDATE`` s. Functions take a
+``Session`` first and do not commit: the engine owns the transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from newsletter.delivery.models import (
+    Delivery,
+    DeliveryStatus,
+    RateLimit,
+    Send,
+    SendStatus,
+)
+from subscribers.models import Subscriber, Subscription
+from subscribers.queries import eligible_clause
+
+ACTIVE_DELIVERY = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """One ledger row of a claimed batch, with what personalization needs."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The outcome to record for one delivery."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# --- sends -------------------------------------------------------------------------------
+
+
+def get_send(session: Session, send_id: int) -> Send | None:
+    """The send with this id."""
+    return session.get(Send, send_id)
+
+
+def send_for_issue(session: Session, slug: str) -> Send | None:
+    """The send of the issue ``slug`` (there is at most one)."""
+    return session.scalars(select(Send).where(Send.issue_slug == slug)).one_or_none()
+
+
+def insert_send(
+    session: Session, *, slug: str, newsletter_id: str, subject: str, backend: str, now: datetime
+) -> None:
+    """Queue a send for ``slug`` unless the issue already has one (race-free)."""
+    statement = _insert(session, Send).values(
+        issue_slug=slug,
+        newsletter_id=newsletter_id,
+        subject=subject,
+        backend=backend,
+        status=SendStatus.QUEUED,
+        total=0,
+        error_streak=0,
+        error="",
+        worker="",
+        created_at=now,
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["issue_slug"]))
+
+
+def list_sends(session: Session, *, limit: int = 50) -> list[Send]:
+    """The most recent sends first."""
+    return list(session.scalars(select(Send).order_by(Send.id.desc()).limit(limit)))
+
+
+def claim_send(
+    session: Session,
+    send_id: int,
+    *,
+    worker: str,
+    now: datetime,
+    from_statuses: Sequence[str] = (SendStatus.QUEUED,),
+    stale_before: datetime | None = None,
+) -> bool:
+    """Atomically make ``worker`` the runner of the send; False if someone else got it.
+
+    Allowed from ``from_statuses``, or from ``sending`` when the last heartbeat is older
+    than ``stale_before`` (its runner died).
+    """
+    allowed: ColumnElement[bool] = Send.status.in_(list(from_statuses))
+    if stale_before is not None:
+        stale = and_(Send.status == SendStatus.SENDING, Send.heartbeat_at < stale_before)
+        allowed = or_(allowed, stale)
+    result = session.execute(
+        update(Send)
+        .where(Send.id == send_id, allowed)
+        .values(
+            status=SendStatus.SENDING,
+            worker=worker,
+            heartbeat_at=now,
+            error="",
+            error_streak=0,
+            started_at=func.coalesce(Send.started_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def next_queued_send(session: Session, *, stale_before: datetime) -> int | None:
+    """A send waiting for a worker (queued, or sending with a dead runner), locked if possible."""
+    query = (
+        select(Send.id)
+        .where(
+            or_(
+                Send.status == SendStatus.QUEUED,
+                and_(Send.status == SendStatus.SENDING, Send.heartbeat_at < stale_before),
+            )
+        )
+        .order_by(Send.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)
+
+
+def heartbeat(session: Session, send_id: int, *, worker: str, now: datetime) -> str | None:
+    """Say the send's runner is alive; returns the send's status (None if gone)."""
+    session.execute(
+        update(Send)
+        .where(Send.id == send_id, Send.worker == worker, Send.status == SendStatus.SENDING)
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalar(select(Send.status).where(Send.id == send_id))
+
+
+def set_send_status(
+    session: Session,
+    send_id: int,
+    status: SendStatus,
+    *,
+    now: datetime,
+    error: str | None = None,
+    only_from: Sequence[str] | None = None,
+) -> bool:
+    """Move the send to ``status`` (only from ``only_from`` when given)."""
+    values: dict[str, Any] = {"status": status}
+    if error is not None:
+        values["error"] = error[:2000]
+    if status in (SendStatus.SENT, SendStatus.FAILED, SendStatus.CANCELLED):
+        values["finished_at"] = now
+    query = update(Send).where(Send.id == send_id)
+    if only_from is not None:
+        query = query.where(Send.status.in_(list(only_from)))
+    result = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_errors(session: Session, send_id: int, *, failed: int, reset: bool) -> int:
+    """Count ``failed`` consecutive errors (after a reset when something went through).
+
+    Returns the new streak; the streak is shared by every worker of the send.
+    """
+    base = literal(0) if reset else Send.error_streak
+    session.execute(
+        update(Send)
+        .where(Send.id == send_id)
+        .values(error_streak=base + failed)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.scalar(select(Send.error_streak).where(Send.id == send_id)) or 0)
+
+
+# --- the ledger --------------------------------------------------------------------------
+
+
+def fan_out(session: Session, send_id: int, *, newsletter_id: str, now: datetime) -> int:
+    """One ledger row per eligible subscriber (set-based, idempotent); sets ``total``."""
+    audience = (
+        select(literal(send_id), Subscriber.id, literal(DeliveryStatus.PENDING.value), literal(0))
+        .select_from(Subscription)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(eligible_clause(newsletter_id, now))
+        .order_by(Subscriber.id)
+    )
+    insert = _insert(session, Delivery).from_select(
+        ["send_id", "subscriber_id", "status", "attempts"], audience
+    )
+    session.execute(insert.on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"]))
+    total = session.scalar(select(func.count()).where(Delivery.send_id == send_id)) or 0
+    session.execute(
+        update(Send)
+        .where(Send.id == send_id)
+        .values(total=total)
+        .execution_options(synchronize_session=False)
+    )
+    return int(total)
+
+
+def claim_batch(
+    session: Session,
+    send_id: int,
+    *,
+    newsletter_id: str,
+    batch: str,
+    worker: str,
+    limit: int,
+    now: datetime,
+) -> tuple[int, list[ClaimedDelivery]]:
+    """Claim up to ``limit`` pending rows as ``sending``; the no longer eligible are skipped.
+
+    Returns how many rows were claimed and, of those, the ones to send now.
+
+    The claim is the transaction's first statement, a write, so SQLite takes its write
+    lock at once; on PostgreSQL ``SKIP LOCKED`` lets workers claim side by side.
+    """
+    pending = (
+        select(Delivery.id)
+        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.PENDING)
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pending = pending.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(pending.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING,
+            batch=batch,
+            worker=worker,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Delivery.id, Delivery.subscriber_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        return 0, []
+    by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id in claimed}
+    eligible = session.execute(
+        select(Subscriber.id, Subscriber.email, Subscriber.name)
+        .select_from(Subscription)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(eligible_clause(newsletter_id, now), Subscriber.id.in_(list(by_subscriber)))
+    ).all()
+    kept = {row[0] for row in eligible}
+    gone = [d for s, d in by_subscriber.items() if s not in kept]
+    if gone:
+        settle(
+            session,
+            [
+                Settlement(d, DeliveryStatus.SKIPPED, error="not eligible at send time")
+                for d in gone
+            ],
+            now=now,
+        )
+    rows = [
+        ClaimedDelivery(by_subscriber[sid], sid, email, name or "") for sid, email, name in eligible
+    ]
+    return len(claimed), sorted(rows, key=lambda row: row.delivery_id)
+
+
+def settle(session: Session, settlements: Iterable[Settlement], *, now: datetime) -> None:
+    """Record outcomes; only rows still ``sending`` change (a claim is settled once)."""
+    params = [
+        {
+            "b_id": s.delivery_id,
+            "b_status": s.status.value,
+            "b_provider": s.provider_message_id,
+            "b_error": None if s.error is None else s.error[:1000],
+        }
+        for s in settlements
+    ]
+    if not params:
+        return
+    statement = (
+        update(Delivery)
+        .where(Delivery.id == bindparam("b_id"), Delivery.status == DeliveryStatus.SENDING)
+        .values(
+            status=bindparam("b_status"),
+            provider_message_id=bindparam("b_provider"),
+            error=bindparam("b_error"),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.connection().execute(statement, params)
+
+
+def settle_batch(
+    session: Session,
+    send_id: int,
+    *,
+    batch: str,
+    status: DeliveryStatus,
+    now: datetime,
+    provider_message_id: str | None = None,
+    error: str | None = None,
+) -> int:
+    """Record one outcome for every row of a batch still ``sending`` (one UPDATE)."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.batch == batch,
+            Delivery.status == DeliveryStatus.SENDING,
+        )
+        .values(
+            status=status,
+            provider_message_id=provider_message_id,
+            error=None if error is None else error[:1000],
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_batch(session: Session, send_id: int, *, batch: str, now: datetime) -> int:
+    """Put a batch that surely did not go out back to ``pending``."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.batch == batch,
+            Delivery.status == DeliveryStatus.SENDING,
+        )
+        .values(status=DeliveryStatus.PENDING, batch=None, worker=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_in_flight_unknown(session: Session, send_id: int, *, now: datetime) -> int:
+    """Rows left ``sending`` by a dead runner become ``unknown``; returns how many."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.UNKNOWN, error="process died mid-request", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def requeue_unknown(session: Session, send_id: int, *, now: datetime) -> int:
+    """``unknown`` rows back to ``pending`` (the operator chose to risk a duplicate)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.UNKNOWN)
+        .values(status=DeliveryStatus.PENDING, batch=None, worker=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def counts(session: Session, send_id: int) -> dict[str, int]:
+    """How many deliveries of the send are in each status (every status present)."""
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.send_id == send_id)
+        .group_by(Delivery.status)
+    ).all()
+    found = {status: int(n) for status, n in rows}
+    return {status.value: found.get(status.value, 0) for status in DeliveryStatus}
+
+
+def has_active_rows(session: Session, send_id: int) -> bool:
+    """Whether any delivery is still pending or in flight."""
+    query = select(Delivery.id).where(
+        Delivery.send_id == send_id, Delivery.status.in_([s.value for s in ACTIVE_DELIVERY])
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def recent_errors(session: Session, send_id: int, *, limit: int = 5) -> list[tuple[str, int]]:
+    """The most frequent failure reasons of the send, with their counts."""
+    rows = session.execute(
+        select(Delivery.error, func.count().label("n"))
+        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.FAILED)
+        .group_by(Delivery.error)
+        .order_by(func.count().desc())
+        .limit(limit)
+    ).all()
+    return [(error or "", int(n)) for error, n in rows]
+
+
+def last_settled_at(session: Session, send_id: int) -> datetime | None:
+    """When the send's latest delivery was settled."""
+    return session.scalar(select(func.max(Delivery.updated_at)).where(Delivery.send_id == send_id))
+
+
+# --- the shared rate limit ---------------------------------------------------------------
+
+
+def reserve_slots(session: Session, name: str, *, cost: float, now: float) -> float:
+    """Reserve ``cost`` seconds of sending time; returns when (epoch s) the slot starts."""
+    session.execute(
+        _insert(session, RateLimit)
+        .values(name=name, next_at=0.0)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    start = case((RateLimit.next_at > now, RateLimit.next_at), else_=literal(now))
+    ends = session.execute(
+        update(RateLimit)
+        .where(RateLimit.name == name)
+        .values(next_at=start + cost)
+        .returning(RateLimit.next_at)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return float(ends) - cost
