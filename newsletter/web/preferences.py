@@ -94,6 +94,8 @@ def preferences_action(
     """Apply one action of the page (``save``, ``pause``, ``export``, ``erase`` …)."""
     data = services.tokens.loads(token, TokenPurpose.PREFERENCES)
     language = common.language(request, pages, lang)
+    with services.sessions() as session:
+        require_subscriber(session, data.subscriber_id)  # gone: the same 404 as a bad link
     if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
         return _refused(request, pages, language)
     subscriber_id = data.subscriber_id
