@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -185,3 +186,42 @@ def test_a_failing_send_is_logged_and_the_scheduler_keeps_running(
     started.append(scheduler)
     assert wait_for(lambda: calls == ["broken", "after"])
     assert scheduler.running
+
+
+def test_the_issue_takes_the_status_of_its_finished_send(
+    services: Services, started: list[IssueScheduler]
+) -> None:
+    def send(_services: Services, _slug: str) -> SimpleNamespace:
+        return SimpleNamespace(status="sent")  # what the delivery engine's SendResult says
+
+    add_issue(services, "mirrored", soon(0.3))
+    scheduler = build_scheduler(services, send=send, sync=no_sync, poll_interval=FAST)
+    scheduler.start()
+    started.append(scheduler)
+    assert wait_for(lambda: status_of(services, "mirrored") == IssueStatus.SENT)
+
+
+def test_a_send_that_could_not_start_is_retried_after_the_lease(
+    services: Services, started: list[IssueScheduler]
+) -> None:
+    calls: list[str] = []
+    recording = RecordingSend()
+
+    def flaky(services_: Services, slug: str) -> None:
+        calls.append(slug)
+        if len(calls) == 1:
+            raise RuntimeError("template missing")
+        recording(services_, slug)
+
+    add_issue(services, "flaky", soon(0.2))
+    scheduler = IssueScheduler(
+        services, send=flaky, sync=None, poll_interval=FAST, lease=timedelta(seconds=1)
+    )
+    scheduler.start()
+    started.append(scheduler)
+    assert wait_for(lambda: len(calls) == 1)
+    wait_for(lambda: False, timeout=0.5)
+    assert len(calls) == 1  # not retried in a tight loop
+    assert status_of(services, "flaky") == IssueStatus.SCHEDULED
+    assert wait_for(lambda: status_of(services, "flaky") == IssueStatus.SENT)
+    assert calls == ["flaky", "flaky"]

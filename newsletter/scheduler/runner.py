@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from newsletter.db import transaction
 from newsletter.models import IssueStatus
@@ -42,8 +42,10 @@ SyncFunction = Callable[[Services], object]
 Clock = Callable[[], datetime]
 
 JOB_PREFIX = "issue:"
-#: How long a claim keeps other schedulers off an issue whose send has not begun.
+#: How long after a start that created no send the issue is tried again.
 DEFAULT_LEASE = timedelta(minutes=2)
+#: A finished send, as the status its issue takes.
+SETTLED = {"sent": IssueStatus.SENT, "cancelled": IssueStatus.CANCELLED}
 
 
 @dataclass(frozen=True)
@@ -161,17 +163,21 @@ class IssueScheduler:
                         "scheduler: %s was missed, its new instant is ahead: rescheduled", slug
                     )
                 issues = store.issues_with_status(session, IssueStatus.SCHEDULED)
+                sending = store.issues_with_status(session, IssueStatus.SENDING)
             wanted: dict[str, datetime] = {}
             for issue in issues:
                 decision = decide(
                     issue, now=now, max_lateness=self._max_lateness, lease=self._lease
                 )
                 if decision.action == Action.MISS:
-                    self._mark_missed(issue, missed_note(decision, self._max_lateness))
+                    self._settle(
+                        issue, IssueStatus.MISSED, missed_note(decision, self._max_lateness)
+                    )
                 elif decision.action != Action.HOLD:
-                    self._ensure_record(issue)
                     wanted[issue.slug] = decision.instant
             self._apply(wanted)
+            for issue in sending:
+                self._follow_send(issue, now)
 
     def _apply(self, wanted: dict[str, datetime]) -> None:
         planned = self.planned()
@@ -192,26 +198,36 @@ class IssueScheduler:
             )
             log.info("scheduler: %s planned at %s", slug, instant.isoformat())
 
-    def _ensure_record(self, issue: store.ScheduledIssue) -> None:
-        if issue.has_record:
-            return
-        try:
-            with transaction(self.services.sessions) as session:
-                store.insert_record(session, issue.id)
-        except IntegrityError:
-            pass  # another scheduler created it first: what we wanted
-
-    def _mark_missed(self, issue: store.ScheduledIssue, note: str) -> None:
+    def _settle(self, issue: store.ScheduledIssue, status: str, note: str) -> None:
+        """Move a ``scheduled`` or ``sending`` issue to ``status``, logging a missed one."""
         with transaction(self.services.sessions) as session:
             changed = store.set_status(
                 session,
                 issue.id,
-                to=IssueStatus.MISSED,
-                only_from=(IssueStatus.SCHEDULED,),
+                to=status,
+                only_from=(IssueStatus.SCHEDULED, IssueStatus.SENDING),
                 note=note,
             )
-        if changed:
+        if changed and status == IssueStatus.MISSED:
             log.warning("scheduler: %s %s", issue.slug, note)
+
+    def _follow_send(self, issue: store.ScheduledIssue, now: datetime) -> None:
+        """Mirror a finished send onto its issue; give back an issue whose starter died."""
+        with self.services.sessions() as session:
+            state = store.send_status(session, issue.slug)
+        if state in SETTLED:
+            self._settle(issue, SETTLED[state], "")
+        elif state is None and (issue.fired_at is None or now - issue.fired_at >= self._lease):
+            # Claimed, but no send was ever created (the process stopped in between):
+            # back to scheduled, and the usual max_lateness rule decides what happens.
+            with transaction(self.services.sessions) as session:
+                store.set_status(
+                    session,
+                    issue.id,
+                    to=IssueStatus.SCHEDULED,
+                    only_from=(IssueStatus.SENDING,),
+                    note="the previous start did not create a send; retrying",
+                )
 
     # -- firing ------------------------------------------------------------------------------
 
@@ -221,17 +237,16 @@ class IssueScheduler:
         lateness = started - instant
         if lateness < timedelta(0):
             return None  # woke early (clock skew): the next reconcile plans it again
-        with transaction(self.services.sessions) as session:
+        with self.services.sessions() as session:
             issue = store.issue_by_slug(session, slug)
         if issue is None or issue.status != IssueStatus.SCHEDULED or issue.instant != instant:
             return None
         if lateness > self._max_lateness:
-            self._mark_missed(
-                issue, missed_note(Decision(Action.MISS, instant, lateness), self._max_lateness)
-            )
+            decision = Decision(Action.MISS, instant, lateness)
+            self._settle(issue, IssueStatus.MISSED, missed_note(decision, self._max_lateness))
             return None
         if not self._claim(issue.id, instant, started):
-            log.info("scheduler: %s already claimed by another scheduler", slug)
+            log.info("scheduler: %s already started by another scheduler", slug)
             return None
         firing = Firing(slug, instant, started)
         self.firings.append(firing)
@@ -242,10 +257,28 @@ class IssueScheduler:
             lateness.total_seconds(),
         )
         try:
-            self._send(self.services, slug)
-        except Exception:
+            result = self._send(self.services, slug)
+        except Exception as exc:
             log.exception("scheduler: the send of %s failed", slug)
+            self._after_failure(issue, exc)
+        else:
+            state = getattr(result, "status", None)
+            if state in SETTLED:
+                self._settle(issue, SETTLED[state], "")
         return firing
+
+    def _after_failure(self, issue: store.ScheduledIssue, exc: Exception) -> None:
+        with transaction(self.services.sessions) as session:
+            if store.send_status(session, issue.slug) is not None:
+                return  # the send exists: resuming it is the delivery engine's business
+            # Nothing went out: scheduled again, retried after the lease within max_lateness.
+            store.set_status(
+                session,
+                issue.id,
+                to=IssueStatus.SCHEDULED,
+                only_from=(IssueStatus.SENDING,),
+                note=f"the send could not start: {exc}"[:500],
+            )
 
     def _claim(self, issue_id: int, instant: datetime, now: datetime) -> bool:
         # SQLite may refuse a write under contention from another process: retry briefly.
@@ -253,12 +286,7 @@ class IssueScheduler:
             try:
                 with transaction(self.services.sessions) as session:
                     return store.claim_firing(
-                        session,
-                        issue_id,
-                        instant=instant,
-                        now=now,
-                        owner=self.owner,
-                        lease=self._lease,
+                        session, issue_id, instant=instant, now=now, owner=self.owner
                     )
             except OperationalError:
                 if attempt == 4:

@@ -3,12 +3,13 @@
 Every function takes a ``Session`` first and does not commit: the caller owns the
 transaction (``newsletter.db.transaction``). Status changes are single conditional
 ``UPDATE`` statements, so two processes racing for the same issue cannot both win.
+The delivery engine's ``sends`` table is only read here, to follow an issue's send.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -16,15 +17,13 @@ from sqlalchemy import (
     CursorResult,
     Result,
     and_,
-    exists,
     func,
-    insert,
-    or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
+from newsletter.delivery.models import Send
 from newsletter.models import Issue, IssueStatus
 from newsletter.scheduler.models import IssueSchedule
 
@@ -43,7 +42,6 @@ class ScheduledIssue:
     fired_for: datetime | None
     fired_at: datetime | None
     note: str
-    has_record: bool
 
     @property
     def instant(self) -> datetime:
@@ -53,20 +51,19 @@ class ScheduledIssue:
 
 def _issues(session: Session, *where: ColumnElement[bool]) -> list[ScheduledIssue]:
     query = select(
-        Issue.id,
-        Issue.slug,
-        Issue.newsletter_id,
-        Issue.status,
-        Issue.publish_at,
-        Issue.scheduled_at_override,
-        func.coalesce(IssueSchedule.override_by, ""),
-        IssueSchedule.fired_for,
-        IssueSchedule.fired_at,
-        func.coalesce(IssueSchedule.note, ""),
-        IssueSchedule.issue_id.is_not(None),
+        Issue.id.label("id"),
+        Issue.slug.label("slug"),
+        Issue.newsletter_id.label("newsletter_id"),
+        Issue.status.label("status"),
+        Issue.publish_at.label("publish_at"),
+        Issue.scheduled_at_override.label("override_at"),
+        func.coalesce(IssueSchedule.override_by, "").label("override_by"),
+        IssueSchedule.fired_for.label("fired_for"),
+        IssueSchedule.fired_at.label("fired_at"),
+        func.coalesce(IssueSchedule.note, "").label("note"),
     ).outerjoin(IssueSchedule, IssueSchedule.issue_id == Issue.id)
     rows = session.execute(query.where(*where).order_by(Issue.id)).all()
-    return [ScheduledIssue(*row) for row in rows]
+    return [ScheduledIssue(**row._mapping) for row in rows]
 
 
 def issues_with_status(session: Session, *statuses: str) -> list[ScheduledIssue]:
@@ -92,46 +89,36 @@ def ensure_record(session: Session, issue_id: int) -> None:
         session.flush()
 
 
-def insert_record(session: Session, issue_id: int) -> None:
-    """Insert the issue's scheduling row; raises ``IntegrityError`` if another process won."""
-    session.execute(insert(IssueSchedule).values(issue_id=issue_id))
-
-
 def claim_firing(
-    session: Session,
-    issue_id: int,
-    *,
-    instant: datetime,
-    now: datetime,
-    owner: str,
-    lease: timedelta,
+    session: Session, issue_id: int, *, instant: datetime, now: datetime, owner: str
 ) -> bool:
-    """Atomically claim the right to start the send of ``instant``; ``False`` if taken.
+    """Atomically move the issue ``scheduled`` → ``sending`` for ``instant``; ``False`` if lost.
 
-    One ``UPDATE``: it wins only while the issue is ``scheduled`` at exactly ``instant`` and
-    nobody claimed that instant less than ``lease`` ago (a claimer that died before the send
-    began is thus retried after the lease).
+    One conditional ``UPDATE``: it wins only while the issue is ``scheduled`` at exactly
+    ``instant``, so two schedulers (or a job and a restart) cannot both start it.
     """
-    still_due = exists().where(
-        Issue.id == issue_id,
-        Issue.status == IssueStatus.SCHEDULED,
-        func.coalesce(Issue.scheduled_at_override, Issue.publish_at) == instant,
-    )
+    due = func.coalesce(Issue.scheduled_at_override, Issue.publish_at) == instant
     result = session.execute(
+        update(Issue)
+        .where(Issue.id == issue_id, Issue.status == IssueStatus.SCHEDULED, due)
+        .values(status=IssueStatus.SENDING)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        return False
+    ensure_record(session, issue_id)
+    session.execute(
         update(IssueSchedule)
-        .where(
-            IssueSchedule.issue_id == issue_id,
-            still_due,
-            or_(
-                IssueSchedule.fired_for.is_(None),
-                IssueSchedule.fired_for != instant,
-                IssueSchedule.fired_at < now - lease,
-            ),
-        )
+        .where(IssueSchedule.issue_id == issue_id)
         .values(fired_for=instant, fired_at=now, fired_by=owner, note="")
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return True
+
+
+def send_status(session: Session, slug: str) -> str | None:
+    """The status of the delivery engine's send of ``slug``, ``None`` if it has none."""
+    return session.scalar(select(Send.status).where(Send.issue_slug == slug))
 
 
 def set_status(
