@@ -41,6 +41,8 @@ _DATE = re.compile(
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
 _KOREAN_ENCODINGS = ("cp949", "euc_kr")
+#: Control characters (but tab and newline): invisible in mail, and they break MJML.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,11 @@ def decode_issue_bytes(raw: bytes, where: str) -> tuple[str, list[str]]:
         line = text[: text.index("\r")].count("\n") + 1
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         warnings.append(f"{where}:{line}: converted CRLF/CR line ends to LF")
+    control = CONTROL_CHARACTERS.search(text)
+    if control:
+        line = text[: control.start()].count("\n") + 1
+        text = CONTROL_CHARACTERS.sub("", text)
+        warnings.append(f"{where}:{line}: removed invisible control characters")
     return text, warnings
 
 

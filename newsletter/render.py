@@ -24,7 +24,7 @@ from mjml import mjml2html
 
 from newsletter import markdown
 from newsletter.errors import RenderError
-from newsletter.issues import ParsedIssue
+from newsletter.issues import CONTROL_CHARACTERS, ParsedIssue
 from newsletter.settings import Settings
 
 _BLANK_BETWEEN_TAGS = re.compile(r">[ \t]+<")
@@ -133,7 +133,7 @@ def mjml_to_html(source: str) -> str:
     """Compile MJML to email HTML; ``RenderError`` with MJML's message when it fails."""
     # mjml-python refuses spaces-only text between head tags unless it holds a newline;
     # for HTML a newline is the same whitespace as spaces.
-    source = _BLANK_BETWEEN_TAGS.sub(">\n<", source)
+    source = CONTROL_CHARACTERS.sub("", _BLANK_BETWEEN_TAGS.sub(">\n<", source))
     try:
         result: Any = mjml2html(source)
     except Exception as exc:  # mjml-python raises its own untyped errors
