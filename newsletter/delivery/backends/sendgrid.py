@@ -89,8 +89,6 @@ def build_request_body(batch: Batch) -> dict[str, Any]:
         body["headers"] = dict(content.headers)
     if content.categories:
         body["categories"] = list(dict.fromkeys(c[:255] for c in content.categories))[:10]
-    if content.custom_args:
-        body["custom_args"] = {k: str(v) for k, v in content.custom_args.items()}
     return body
 
 
@@ -101,8 +99,13 @@ def _personalization(content: Content, recipient: Recipient) -> dict[str, Any]:
         item["substitutions"] = substitutions
     if recipient.headers:
         item["headers"] = dict(recipient.headers)
+    # SendGrid's schema types the top-level custom_args as a string, so the send id
+    # travels with each personalization, next to the delivery id.
+    custom_args = {key: str(value) for key, value in content.custom_args.items()}
     if recipient.delivery_id is not None:
-        item["custom_args"] = {"delivery_id": str(recipient.delivery_id)}
+        custom_args["delivery_id"] = str(recipient.delivery_id)
+    if custom_args:
+        item["custom_args"] = custom_args
     return item
 
 
