@@ -8,7 +8,8 @@
   ``bounced`` and suppresses the address; a spam report marks them ``complained``,
   unsubscribes them from everything and suppresses the address; SendGrid's global
   ``unsubscribe`` unsubscribes from every newsletter, ``group_unsubscribe`` from the
-  newsletter of the send (every newsletter when the send is unknown).
+  newsletter of the send (every newsletter when the send is unknown). A soft bounce
+  (``blocked``) changes no state: it stays in ``provider_events`` (and in the outcome).
 """
 
 from __future__ import annotations
@@ -96,10 +97,6 @@ def _hard_bounce(session: Session, event: ProviderEvent, _newsletter_id: str | N
     mark_bounced(session, email=event.email, hard=True, how=How.WEBHOOK, detail=_detail(event))
 
 
-def _soft_bounce(session: Session, event: ProviderEvent, _newsletter_id: str | None) -> None:
-    mark_bounced(session, email=event.email, hard=False, how=How.WEBHOOK, detail=_detail(event))
-
-
 def _complaint(session: Session, event: ProviderEvent, _newsletter_id: str | None) -> None:
     mark_complained(session, email=event.email, how=How.WEBHOOK, detail=_detail(event))
 
@@ -122,7 +119,6 @@ def _unsubscribe(session: Session, event: ProviderEvent, newsletter_id: str | No
 
 _SUBSCRIBER_EFFECTS = {
     Kind.BOUNCED: _hard_bounce,
-    Kind.BLOCKED: _soft_bounce,
     Kind.COMPLAINED: _complaint,
     Kind.UNSUBSCRIBED: _unsubscribe_all,
     Kind.GROUP_UNSUBSCRIBED: _unsubscribe,

@@ -24,11 +24,10 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from newsletter.delivery.models import Delivery, DeliveryStatus, Send
+from newsletter.delivery.models import DeliveryStatus, Send
 from newsletter.provider_events import PROVIDER_SENDGRID, ProviderEvent
 from subscribers.db import Base, utcnow
 
@@ -238,17 +237,19 @@ def settle_unknown_deliveries(session: Session, delivery_ids: Sequence[int]) -> 
     """Ledger rows left ``unknown`` by a crash that the provider evidently accepted."""
     if not delivery_ids:
         return 0
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    now = _db_timestamp(utcnow(), postgres=postgres)
     settled = 0
-    now = utcnow()
     for start in range(0, len(delivery_ids), _CHUNK):
-        chunk = list(delivery_ids[start : start + _CHUNK])
-        result = session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.UNKNOWN)
-            .values(status=DeliveryStatus.ACCEPTED, updated_at=now)
-            .execution_options(synchronize_session=False)
+        chunk = tuple(delivery_ids[start : start + _CHUNK])
+        result = connection.exec_driver_sql(
+            f"UPDATE deliveries SET status = {mark}, updated_at = {mark}"
+            f" WHERE status = {mark} AND id IN ({','.join([mark] * len(chunk))})",
+            (DeliveryStatus.ACCEPTED.value, now, DeliveryStatus.UNKNOWN.value, *chunk),
         )
-        settled += int(getattr(result, "rowcount", 0) or 0)
+        settled += int(result.rowcount or 0)
     return settled
 
 
