@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,26 +75,31 @@ class SyncReport:
 
 
 def read_all_issues(services: Services) -> tuple[list[ParsedIssue], list[SyncError], set[str]]:
-    """Every parsable issue file, the errors of the others, and the slugs errors protect."""
+    """Every parsable issue file, the errors of the others, and the slugs errors protect.
+
+    Two files with one slug: the file whose name gives that slug wins over one that
+    claims it with ``slug:``; the other is an error.
+    """
     settings = services.settings
-    parsed: list[ParsedIssue] = []
+    by_slug: dict[str, list[ParsedIssue]] = {}
     errors: list[SyncError] = []
     protected: set[str] = set()
-    seen: dict[str, Path] = {}
     for path in issue_files(settings):
-        where = display_path(settings, path)
         try:
             issue = parse_issue_file(settings, path)
         except IssueError as exc:
-            errors.append(SyncError(where, str(exc)))
+            errors.append(SyncError(display_path(settings, path), str(exc)))
             protected.add(slug_for(path, None))
             continue
-        if issue.slug in seen:
-            first = display_path(settings, seen[issue.slug])
-            errors.append(SyncError(where, f"slug {issue.slug!r} is already used by {first}"))
-            continue
-        seen[issue.slug] = path
-        parsed.append(issue)
+        by_slug.setdefault(issue.slug, []).append(issue)
+    parsed: list[ParsedIssue] = []
+    for slug, claims in by_slug.items():
+        claims.sort(key=lambda i: (slug_for(i.source_path, None) != slug, i.source_path.name))
+        parsed.append(claims[0])
+        first = display_path(settings, claims[0].source_path)
+        for loser in claims[1:]:
+            where = display_path(settings, loser.source_path)
+            errors.append(SyncError(where, f"slug {slug!r} is already used by {first}"))
     return parsed, errors, protected
 
 

@@ -105,7 +105,7 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
         )
     elements = _Elements()
     elements.feed(html)
-    personal = set(values.values())
+    personal = {value for key, value in values.items() if key != "name"}
     _check_links([link for link in elements.links if link not in personal], report)
     _check_images(elements.images, report)
     if _is_local(settings.site.url):
