@@ -1,3 +1,230 @@
-"""Commands: send, sends list|show|resume, stats, worker."""
+"""Commands: ``send SLUG --now|--dry-run|--test EMAIL...``, ``sends list|show|resume|cancel``,
+``stats [SLUG]`` and ``worker``."""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from newsletter.cli.base import app, console, print_json, services
+from newsletter.delivery import RunOptions, SendResult, cancel_send, resume_send, start_send
+from newsletter.delivery.engine import Progress as ProgressCallback
+from newsletter.delivery.reports import (
+    SendPlan,
+    SendReport,
+    list_reports,
+    plan_send,
+    report_for_issue,
+    send_report,
+    send_test,
+)
+from newsletter.delivery.worker import require_postgres, work
+from newsletter.errors import DeliveryError
+
+sends_app = typer.Typer(help="Sends: list, show, resume, cancel.", no_args_is_help=True)
+app.add_typer(sends_app, name="sends")
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    slug: str = typer.Argument(..., help="The issue's slug."),
+    now: bool = typer.Option(False, "--now", help="Send to every subscriber now."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
+    test: list[str] = typer.Option([], "--test", help="Send a [TEST] copy to this address only."),
+    as_json: bool = JSON,
+) -> None:
+    """Send an issue now, try it (--dry-run), or send test copies (--test EMAIL...)."""
+    svc = services(ctx)
+    if sum((now, dry_run, bool(test))) != 1:
+        raise DeliveryError("choose one of --now, --dry-run or --test EMAIL")
+    if dry_run:
+        plan = plan_send(svc, slug)
+        _out(as_json, dataclasses.asdict(plan), _plan_lines(plan))
+    elif test:
+        send_test(svc, slug, to=test)
+        _out(
+            as_json, {"slug": slug, "test_to": test}, [f"{slug}: [TEST] sent to {', '.join(test)}"]
+        )
+    else:
+        with _progress_bar(enabled=not as_json) as progress:
+            result = start_send(svc, slug, options=RunOptions(progress=progress))
+        _out(as_json, _result_dict(result), _result_lines(result))
+
+
+@sends_app.command("list")
+def sends_list(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """The most recent sends, with their deliveries by status."""
+    reports = list_reports(services(ctx))
+    if as_json:
+        print_json([dataclasses.asdict(r) for r in reports])
+        return
+    table = Table("id", "issue", "status", "total", "accepted", "failed", "unknown", "started")
+    for r in reports:
+        table.add_row(
+            str(r.send_id),
+            r.slug,
+            r.status,
+            str(r.total),
+            str(r.counts["accepted"]),
+            str(r.counts["failed"]),
+            str(r.counts["unknown"]),
+            r.started_at or "-",
+        )
+    console.print(table)
+
+
+@sends_app.command("show")
+def sends_show(
+    ctx: typer.Context,
+    send_id: int = typer.Argument(..., help="The send's id."),
+    as_json: bool = JSON,
+) -> None:
+    """One send: deliveries per status, rate, errors."""
+    report = send_report(services(ctx), send_id)
+    _out(as_json, dataclasses.asdict(report), _report_lines(report))
+
+
+@sends_app.command("resume")
+def sends_resume(
+    ctx: typer.Context,
+    send_id: int = typer.Argument(..., help="The send's id."),
+    retry_unknown: bool = typer.Option(
+        False, "--retry-unknown", help="Also resend deliveries whose outcome is unknown."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Take over a send whose runner looks alive (it died)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Continue a paused, failed or interrupted send from its ledger."""
+    svc = services(ctx)
+    with _progress_bar(enabled=not as_json) as progress:
+        result = resume_send(
+            svc,
+            send_id,
+            retry_unknown=retry_unknown,
+            force=force,
+            options=RunOptions(progress=progress),
+        )
+    _out(as_json, _result_dict(result), _result_lines(result))
+
+
+@sends_app.command("cancel")
+def sends_cancel(
+    ctx: typer.Context,
+    send_id: int = typer.Argument(..., help="The send's id."),
+    as_json: bool = JSON,
+) -> None:
+    """Stop a send; its runner stops before the next batch."""
+    result = cancel_send(services(ctx), send_id)
+    _out(as_json, _result_dict(result), _result_lines(result))
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    slug: str | None = typer.Argument(None, help="An issue's slug (default: every send)."),
+    as_json: bool = JSON,
+) -> None:
+    """Delivery statistics: per send, or for one issue."""
+    svc = services(ctx)
+    if slug is None:
+        reports = list_reports(svc)
+    else:
+        found = report_for_issue(svc, slug)
+        if found is None:
+            raise DeliveryError(f"issue {slug!r} has not been sent")
+        reports = [found]
+    if as_json:
+        print_json([dataclasses.asdict(r) for r in reports])
+        return
+    for report in reports:
+        for line in _report_lines(report):
+            console.print(line, highlight=False)
+        console.print("")
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """An extra delivery worker (PostgreSQL only): claims queued sends and runs them."""
+    svc = services(ctx)
+    require_postgres(svc)
+    console.print("worker: waiting for sends (Ctrl-C to stop)")
+    work(svc, on_result=lambda r: console.print("\n".join(_result_lines(r)), highlight=False))
+
+
+@contextmanager
+def _progress_bar(*, enabled: bool) -> Iterator[ProgressCallback | None]:
+    if not enabled:
+        yield None
+        return
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("sending", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _out(as_json: bool, data: object, lines: list[str]) -> None:
+    if as_json:
+        print_json(data)
+        return
+    for line in lines:
+        console.print(line, highlight=False)
+
+
+def _result_dict(result: SendResult) -> dict[str, object]:
+    return {**dataclasses.asdict(result), "unknown": result.unknown}
+
+
+def _result_lines(result: SendResult) -> list[str]:
+    counts = ", ".join(f"{k} {v}" for k, v in result.counts.items() if v)
+    verb = "" if result.ran else " (already started elsewhere; nothing sent now)"
+    lines = [f"send {result.send_id} ({result.slug}): {result.status}{verb}; {counts or 'empty'}"]
+    if result.error:
+        lines.append(f"error: {result.error}")
+    if result.unknown:
+        lines.append(
+            f"{result.unknown} deliveries have an unknown outcome (a process died mid-request); "
+            f"`newsletter sends resume {result.send_id} --retry-unknown` resends them"
+        )
+    return lines
+
+
+def _report_lines(r: SendReport) -> list[str]:
+    counts = ", ".join(f"{k} {v}" for k, v in r.counts.items())
+    lines = [
+        f"send {r.send_id}: {r.slug} ({r.newsletter_id}) via {r.backend}: {r.status}",
+        f"  subject: {r.subject}",
+        f"  total {r.total}: {counts}",
+        f"  rate: {r.rate_per_second}/s; started {r.started_at or '-'}, "
+        f"finished {r.finished_at or '-'}",
+    ]
+    if r.error:
+        lines.append(f"  error: {r.error}")
+    lines += [f"  {n} × {reason}" for reason, n in r.errors]
+    return lines
+
+
+def _plan_lines(plan: SendPlan) -> list[str]:
+    lines = [
+        f"{plan.slug} ({plan.newsletter_id}): would send to {plan.audience} subscribers "
+        f"via {plan.backend}",
+        f"  subject: {plan.subject}",
+    ]
+    if plan.existing_send is not None:
+        lines.append(
+            f"  note: already has send {plan.existing_send} ({plan.existing_status}); "
+            "--now would not send it again"
+        )
+    return lines

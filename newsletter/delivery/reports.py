@@ -1,0 +1,162 @@
+"""What the operator sees and tries before a send: reports, dry runs and test sends.
+
+Test sends go only to the given addresses, with ``[TEST]`` in the subject, through the
+configured backend, and never touch the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from newsletter.delivery import store
+from newsletter.delivery.backends import Backend, make_backend
+from newsletter.delivery.content import Renderer, issue_content, render_for_send
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import Batch, Outcome, Recipient, RecipientResult
+from newsletter.delivery.models import Send
+from newsletter.delivery.retry import RetryPolicy, with_retries
+from newsletter.errors import PermanentBackendError, SendNotFound
+from newsletter.services import Services
+from subscribers.db import utcnow
+from subscribers.queries import count_eligible
+
+TEST_PREFIX = "[TEST] "
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """A send with its deliveries by status, its rate and its most frequent errors."""
+
+    send_id: int
+    slug: str
+    newsletter_id: str
+    subject: str
+    backend: str
+    status: str
+    total: int
+    counts: dict[str, int]
+    rate_per_second: float
+    error: str
+    errors: list[tuple[str, int]] = field(default_factory=list)
+    created_at: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What ``send --dry-run`` would do."""
+
+    slug: str
+    newsletter_id: str
+    subject: str
+    backend: str
+    audience: int
+    existing_send: int | None
+    existing_status: str | None
+
+
+def send_report(services: Services, send_id: int) -> SendReport:
+    """The report of one send (``sends show``)."""
+    with services.sessions() as session:
+        send = store.get_send(session, send_id)
+        if send is None:
+            raise SendNotFound(f"no send with id {send_id}")
+        return _report(session, send)
+
+
+def list_reports(services: Services, *, limit: int = 50) -> list[SendReport]:
+    """Reports of the most recent sends first (``sends list``)."""
+    with services.sessions() as session:
+        return [_report(session, send) for send in store.list_sends(session, limit=limit)]
+
+
+def report_for_issue(services: Services, slug: str) -> SendReport | None:
+    """The report of the issue's send, if it has one (``stats SLUG``)."""
+    with services.sessions() as session:
+        send = store.send_for_issue(session, slug)
+        return None if send is None else _report(session, send)
+
+
+def _report(session: Session, send: Send) -> SendReport:
+    counts = store.counts(session, send.id)
+    last = store.last_settled_at(session, send.id)
+    rate = 0.0
+    if send.started_at is not None and last is not None:
+        seconds = (last - send.started_at).total_seconds()
+        rate = counts["accepted"] / seconds if seconds > 0 else float(counts["accepted"])
+    return SendReport(
+        send_id=send.id,
+        slug=send.issue_slug,
+        newsletter_id=send.newsletter_id,
+        subject=send.subject,
+        backend=send.backend,
+        status=send.status,
+        total=send.total,
+        counts=counts,
+        rate_per_second=round(rate, 1),
+        error=send.error,
+        errors=store.recent_errors(session, send.id),
+        created_at=_iso(send.created_at),
+        started_at=_iso(send.started_at),
+        finished_at=_iso(send.finished_at),
+    )
+
+
+def plan_send(services: Services, slug: str, *, renderer: Renderer = render_for_send) -> SendPlan:
+    """Render the issue and count its audience; sends nothing, writes nothing."""
+    rendered = renderer(services, slug)
+    with services.sessions() as session:
+        existing = store.send_for_issue(session, slug)
+        audience = count_eligible(session, rendered.newsletter_id, now=utcnow())
+    return SendPlan(
+        slug=slug,
+        newsletter_id=rendered.newsletter_id,
+        subject=rendered.subject,
+        backend=services.settings.delivery.backend,
+        audience=audience,
+        existing_send=existing.id if existing else None,
+        existing_status=existing.status if existing else None,
+    )
+
+
+def send_test(
+    services: Services,
+    slug: str,
+    *,
+    to: Sequence[str],
+    renderer: Renderer = render_for_send,
+    backend: Backend | None = None,
+) -> list[RecipientResult]:
+    """Send the issue to ``to`` only, subject marked ``[TEST]``; the ledger is not touched."""
+    rendered = renderer(services, slug)
+    links = Links(services.settings, services.tokens, rendered.newsletter_id)
+    content = issue_content(
+        services, rendered, links=links, send_id=None, subject_prefix=TEST_PREFIX
+    )
+    # Subscriber id 0 is nobody: the test links render but change nothing.
+    values = links.values(0, name=rendered.name_fallback)
+    recipients = [
+        Recipient(email=email, values=values, headers=links.headers(values["unsubscribe_url"]))
+        for email in to
+    ]
+    active = backend or make_backend(services.settings)
+    policy = RetryPolicy.from_settings(services.settings.delivery.retry)
+    try:
+        results = with_retries(lambda: active.send(Batch(content, recipients)), policy)
+    finally:
+        if backend is None:
+            active.close()
+    refused = [r for r in results if r.outcome is not Outcome.ACCEPTED]
+    if refused:
+        raise PermanentBackendError(
+            f"test send refused for {refused[0].recipient.email}: {refused[0].error}"
+        )
+    return results
+
+
+def _iso(value: object) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else ""

@@ -1,0 +1,111 @@
+"""``newsletter send``, ``sends list|show|resume``, ``stats`` and ``worker`` over a real project."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.delivery.models import Send
+from newsletter.errors import ConfigError, DeliveryError
+from newsletter.services import Services
+from tests.fixtures.delivery import add_audience
+
+runner = CliRunner()
+
+ISSUE = """---
+title: "배달 시험 / Delivery test"
+date: 2026-01-05 09:00:00 +0900
+newsletter: weekly
+preheader: "짧은 미리보기"
+---
+## 이번 주
+
+안녕하세요. 배달 엔진을 시험하는 글입니다.
+A short paragraph in English, with a [link](https://example.org/).
+"""
+
+
+def invoke(config_path: Path, *args: str) -> tuple[int, str, BaseException | None]:
+    result = runner.invoke(app, ["--config", str(config_path), *args])
+    return result.exit_code, result.stdout, result.exception
+
+
+@pytest.fixture
+def issue(config_path: Path) -> str:
+    (config_path.parent / "issues" / "2026-01-05-delivery-test.md").write_text(ISSUE, "utf-8")
+    return "delivery-test"
+
+
+def _outbox(services: Services) -> list[bytes]:
+    box = mailbox.Maildir(services.settings.path(services.settings.delivery.outbox_dir))
+    return [box.get_bytes(key) for key in box.iterkeys()]
+
+
+def test_dry_run_counts_the_audience_and_sends_nothing(
+    services: Services, config_path: Path, issue: str
+) -> None:
+    add_audience(services, 4)
+    code, out, exc = invoke(config_path, "send", issue, "--dry-run", "--json")
+    assert code == 0, exc
+    plan = json.loads(out)
+    assert plan["audience"] == 4 and plan["existing_send"] is None
+    assert _outbox(services) == []
+
+
+def test_test_send_goes_only_to_the_given_address_and_skips_the_ledger(
+    services: Services, config_path: Path, issue: str
+) -> None:
+    add_audience(services, 3)
+    code, _, exc = invoke(config_path, "send", issue, "--test", "editor@example.net")
+    assert code == 0, exc
+    (raw,) = _outbox(services)
+    message = message_from_bytes(raw, policy=default)
+    assert message["Subject"].startswith("[TEST] ")
+    assert message["To"] == "editor@example.net"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Send)) == 0
+
+
+def test_send_now_then_list_show_and_stats(
+    services: Services, config_path: Path, issue: str
+) -> None:
+    add_audience(services, 5)
+    code, out, exc = invoke(config_path, "send", issue, "--now")
+    assert code == 0, exc
+    assert "sent" in out
+    messages = [message_from_bytes(raw, policy=default) for raw in _outbox(services)]
+    assert len(messages) == 5
+    html = messages[0].get_body(preferencelist=("html",))
+    assert html is not None and "%%NL" not in html.get_content()  # every marker filled
+
+    code, out, _ = invoke(config_path, "sends", "list", "--json")
+    (listed,) = json.loads(out)
+    assert listed["status"] == "sent" and listed["counts"]["accepted"] == 5
+    code, out, _ = invoke(config_path, "sends", "show", str(listed["send_id"]))
+    assert code == 0 and "accepted 5" in out
+    code, out, _ = invoke(config_path, "stats", issue, "--json")
+    assert json.loads(out)[0]["total"] == 5
+    code, out, _ = invoke(config_path, "send", issue, "--now")
+    assert "nothing sent now" in out and len(_outbox(services)) == 5
+
+
+def test_send_needs_exactly_one_mode(config_path: Path, issue: str) -> None:
+    code, _, exc = invoke(config_path, "send", issue)
+    assert code != 0 and isinstance(exc, DeliveryError)
+
+
+def test_worker_refuses_sqlite_with_a_reason(services: Services, config_path: Path) -> None:
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite-specific")
+    code, _, exc = invoke(config_path, "worker")
+    assert code != 0 and isinstance(exc, ConfigError)
+    assert "PostgreSQL" in str(exc)
