@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from newsletter.catalog import sync_issues
 from newsletter.cli import app
 from newsletter.errors import IssueNotFound, SchedulerError
 from newsletter.models import Issue, IssueStatus
-from newsletter.scheduler import store
+from newsletter.scheduler import build_scheduler, store
 from newsletter.services import Services
 from subscribers.db import utcnow
-from tests.scheduler_helpers import add_issue, status_of
+from tests.scheduler_helpers import RecordingSend, add_issue, status_of, write_issue
 
 runner = CliRunner()
 
@@ -122,3 +123,22 @@ def test_unknown_slug_and_bad_instant_are_one_line_errors(
     with services.sessions() as session:
         issue = session.scalars(select(Issue).where(Issue.slug == "ok")).one()
     assert issue.scheduled_at_override is None
+
+
+def test_issues_list_shows_next_send_in_both_clocks_the_override_and_missed_notes(
+    services: Services, config_path: Path
+) -> None:
+    write_issue(services, "overridden", "2099-05-01 10:00")
+    write_issue(services, "late", "2000-01-01 10:00")
+    sync_issues(services)
+    build_scheduler(services, send=RecordingSend(), sync=None).reconcile()  # marks "late" missed
+    invoke(config_path, "schedule", "overridden", "--at", "2099-06-01T08:00")
+    code, out, _ = invoke(config_path, "issues", "list", "--json")
+    assert code == 0, out
+    rows = {row["slug"]: row for row in json.loads(out)}
+    assert rows["overridden"]["next_send"] == "2099-06-01 08:00:00 KST (23:00:00 UTC)"
+    assert "@" in rows["overridden"]["override_by"]
+    assert rows["late"]["status"] == IssueStatus.MISSED
+    assert "beyond scheduler.max_lateness" in rows["late"]["schedule_note"]
+    code, out, _ = invoke(config_path, "issues", "list")  # the table renders too
+    assert code == 0, out

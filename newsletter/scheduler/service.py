@@ -10,6 +10,7 @@ import getpass
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -138,3 +139,21 @@ def _refusal(slug: str, status: str) -> str:
     if status == IssueStatus.SENT:
         return f"{slug} was already sent; it is never sent again by the scheduler"
     return f"{slug} is {status}"
+
+
+def schedule_summaries(services: Services) -> dict[str, dict[str, str]]:
+    """Per slug, what listings show: next send (local and UTC), override, missed/cancel note."""
+    zone = services.settings.site.tz
+    with services.sessions() as session:
+        views = store.all_schedules(session)
+    return {slug: _summary(view, zone) for slug, view in views.items()}
+
+
+def _summary(view: store.ScheduledIssue, zone: ZoneInfo) -> dict[str, str]:
+    upcoming = view.status == IssueStatus.SCHEDULED
+    return {
+        "next_send": describe(view.instant, zone) if upcoming else "",
+        "send_at": view.instant.astimezone(UTC).isoformat(),
+        "override_by": view.override_by if view.override_at else "",
+        "schedule_note": view.note,
+    }
