@@ -20,6 +20,7 @@ from newsletter.importers.brunch import import_brunch
 from newsletter.importers.jekyll import import_jekyll, post_files
 from newsletter.issues import ParsedIssue, find_issue, issue_files, parse_issue_file
 from newsletter.render import preview_values, render_issue
+from newsletter.scheduler.service import schedule_summaries
 from newsletter.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +159,7 @@ def issues_list(
     """The issue files in issues_dir with their database status."""
     svc = services(ctx)
     status = {row.slug: row.status for row in list_issues(svc)}
+    schedules = schedule_summaries(svc)
     rows: list[dict[str, Any]] = []
     for path in issue_files(svc.settings):
         try:
@@ -165,19 +167,36 @@ def issues_list(
         except IssueError as exc:
             rows.append({"file": str(path), "error": str(exc)})
             continue
-        rows.append({**_summary(parsed), "status": status.get(parsed.slug, "not synced")})
+        rows.append(
+            {
+                **_summary(parsed),
+                "status": status.get(parsed.slug, "not synced"),
+                **schedules.get(parsed.slug, {}),
+            }
+        )
     if as_json:
         print_json(rows)
         return
-    table = Table("slug", "newsletter", "publish_at (local)", "status", "title")
+    table = Table("slug", "newsletter", "publish_at (local)", "next send", "status", "title")
     for row in rows:
         if "error" in row:
-            table.add_row(row["file"], "", "", "[red]error[/]", row["error"])
+            table.add_row(row["file"], "", "", "", "[red]error[/]", row["error"])
         else:
             table.add_row(
-                row["slug"], row["newsletter"], row["publish_at_local"], row["status"], row["title"]
+                row["slug"],
+                row["newsletter"],
+                row["publish_at_local"],
+                _next_send(row),
+                " ".join(filter(None, [row["status"], row.get("schedule_note", "")])),
+                row["title"],
             )
     console.print(table)
+
+
+def _next_send(row: dict[str, Any]) -> str:
+    """The scheduler's next send in local time and UTC, and who overrode the file's date."""
+    override = f"\n(override by {row['override_by']})" if row.get("override_by") else ""
+    return f"{row.get('next_send', '')}{override}"
 
 
 @issues_app.command("show")
