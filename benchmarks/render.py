@@ -57,7 +57,9 @@ def main(quick: bool = False) -> dict[str, Any]:
             "html_bytes": len(html.encode("utf-8")),
             "rounds": rounds,
             "render_median_ms": round(_median_ms(lambda: render_issue(settings, issue), rounds), 2),
-            "parse_median_ms": round(_median_ms(lambda: parse_issue_file(settings, path), rounds), 2),
+            "parse_median_ms": round(
+                _median_ms(lambda: parse_issue_file(settings, path), rounds), 2
+            ),
             "personalize_median_ms": round(
                 _median_ms(lambda: rendered.personalize(values), rounds * 10), 3
             ),
