@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,6 +72,23 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+#: Key of the PostgreSQL advisory lock that serializes migrations across processes.
+MIGRATION_LOCK_KEY = 0x6E6C_6462  # "nldb"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (idempotent; run on every start)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Apply migrations up to ``revision`` (idempotent; run on every start).
+
+    On PostgreSQL, ``serve`` and several ``worker`` processes may start at once on a fresh
+    database: an advisory lock makes them migrate one after the other, so the later ones
+    find the schema at head instead of racing to create the same tables.
+    """
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
