@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from newsletter.db import transaction
 from newsletter.models import IssueStatus
-from newsletter.scheduler import IssueScheduler, build_scheduler
+from newsletter.scheduler import IssueScheduler, build_scheduler, store
 from newsletter.services import Services
 from subscribers.db import utcnow
 from tests.scheduler_helpers import (
@@ -225,3 +226,31 @@ def test_a_send_that_could_not_start_is_retried_after_the_lease(
     assert status_of(services, "flaky") == IssueStatus.SCHEDULED
     assert wait_for(lambda: status_of(services, "flaky") == IssueStatus.SENT)
     assert calls == ["flaky", "flaky"]
+
+
+def test_a_claim_whose_process_died_before_the_send_is_taken_over(
+    services: Services, started: list[IssueScheduler]
+) -> None:
+    instant = utcnow() - timedelta(seconds=30)
+    add_issue(services, "orphan", instant)
+    with transaction(services.sessions) as session:
+        issue = store.issue_by_slug(session, "orphan")
+        assert issue is not None
+        earlier = utcnow() - timedelta(minutes=5)
+        assert store.claim_firing(session, issue.id, instant=instant, now=earlier, owner="dead")
+    send = RecordingSend()
+    scheduler = IssueScheduler(services, send=send, sync=None, poll_interval=FAST)
+    scheduler.start()
+    started.append(scheduler)
+    assert wait_for(lambda: send.slugs() == ["orphan"])
+
+
+def test_an_issue_put_in_sending_by_someone_else_is_left_alone(
+    services: Services, started: list[IssueScheduler]
+) -> None:
+    add_issue(services, "manual", utcnow() - timedelta(minutes=1), status=IssueStatus.SENDING)
+    send = RecordingSend()
+    start(services, send, started)
+    wait_for(lambda: False, timeout=0.5)
+    assert status_of(services, "manual") == IssueStatus.SENDING
+    assert send.calls == []

@@ -217,9 +217,9 @@ class IssueScheduler:
             state = store.send_status(session, issue.slug)
         if state in SETTLED:
             self._settle(issue, SETTLED[state], "")
-        elif state is None and (issue.fired_at is None or now - issue.fired_at >= self._lease):
-            # Claimed, but no send was ever created (the process stopped in between):
-            # back to scheduled, and the usual max_lateness rule decides what happens.
+        elif state is None and _claim_expired(issue, now, self._lease):
+            # A scheduler claimed it, but no send was ever created (that process stopped in
+            # between): back to scheduled, and the usual max_lateness rule decides.
             with transaction(self.services.sessions) as session:
                 store.set_status(
                     session,
@@ -293,6 +293,16 @@ class IssueScheduler:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         return False
+
+
+def _claim_expired(issue: store.ScheduledIssue, now: datetime, lease: timedelta) -> bool:
+    # Only a scheduler's own claim (fired_for = this instant) is ever given back: an issue
+    # put in `sending` by `newsletter send` or the admin has its send created by them.
+    return (
+        issue.fired_for == issue.instant
+        and issue.fired_at is not None
+        and now - issue.fired_at >= lease
+    )
 
 
 def _slugs(report: object, name: str) -> list[str]:

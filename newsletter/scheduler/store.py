@@ -122,7 +122,7 @@ def send_status(session: Session, slug: str) -> str | None:
 
 
 def set_status(
-    session: Session, issue_id: int, *, to: str, only_from: tuple[str, ...], note: str
+    session: Session, issue_id: int, *, to: str, only_from: tuple[str, ...], note: str = ""
 ) -> bool:
     """Move the issue to ``to`` if it is in one of ``only_from``; record ``note``."""
     result = session.execute(
