@@ -123,7 +123,10 @@ def validate(body: Any) -> str | None:
         if not isinstance(item, dict) or not item.get("to"):
             return "personalizations.to: every personalization needs a recipient"
         total += sum(len(item.get(k) or []) for k in ("to", "cc", "bcc"))
-        if len(json.dumps(item.get("substitutions") or {})) > 10_000:
+        substitutions = item.get("substitutions") or {}
+        if sum(len(k) + len(v) for k, v in substitutions.items()) * 4 > 10_000 and (
+            len(json.dumps(substitutions).encode()) > 10_000
+        ):
             return "personalizations.substitutions: at most 10,000 bytes"
     if total > MAX_RECIPIENTS:
         return f"at most {MAX_RECIPIENTS} recipients per request"

@@ -8,7 +8,7 @@ The URLs are the web app's routes: ``/unsubscribe/{token}``, ``/preferences/{tok
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from newsletter.settings import Settings
 from subscribers.tokens import TokenPurpose, TokenSigner
@@ -48,8 +48,9 @@ class Links:
 
     def headers(self, unsubscribe_url: str) -> dict[str, str]:
         """The per-recipient ``List-Unsubscribe`` pair for ``unsubscribe_url``."""
+        # Tokens are base64url and a dot: safe in a mailto query as they are.
         token = unsubscribe_url.rpartition("/")[2]
-        mailto = f"mailto:{self.settings.sender.from_email}?subject={quote('unsubscribe ' + token)}"
+        mailto = f"mailto:{self.settings.sender.from_email}?subject=unsubscribe%20{token}"
         return {
             "List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -235,51 +246,76 @@ def claim_batch(
     The claim is the transaction's first statement, a write, so SQLite takes its write
     lock at once; on PostgreSQL ``SKIP LOCKED`` lets workers claim side by side.
     """
+    ledger: Table = Delivery.__table__  # type: ignore[assignment]  # Core: once per batch
     pending = (
-        select(Delivery.id)
-        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.PENDING)
-        .order_by(Delivery.id)
+        select(ledger.c.id)
+        .where(ledger.c.send_id == send_id, ledger.c.status == DeliveryStatus.PENDING.value)
+        .order_by(ledger.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         pending = pending.with_for_update(skip_locked=True)
-    claimed = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(pending.scalar_subquery()))
-        .values(
-            status=DeliveryStatus.SENDING,
-            batch=batch,
-            worker=worker,
-            attempts=Delivery.attempts + 1,
-            updated_at=now,
+    claimed = (
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id.in_(pending.scalar_subquery()))
+            .values(
+                status=DeliveryStatus.SENDING.value,
+                batch=batch,
+                worker=worker,
+                attempts=ledger.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(ledger.c.id)
         )
-        .returning(Delivery.id, Delivery.subscriber_id)
-        .execution_options(synchronize_session=False)
-    ).all()
+        .scalars()
+        .all()
+    )
     if not claimed:
         return 0, []
-    by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id in claimed}
-    eligible = session.execute(
-        select(Subscriber.id, Subscriber.email, Subscriber.name)
+    batch_rows = session.execute(
+        select(ledger.c.id, Subscriber.id, Subscriber.email, Subscriber.name)
+        .select_from(ledger)
+        .join(Subscriber, Subscriber.id == ledger.c.subscriber_id)
+        .where(
+            ledger.c.send_id == send_id,
+            ledger.c.status == DeliveryStatus.SENDING.value,  # the claim index, by id range
+            ledger.c.id.between(min(claimed), max(claimed)),
+            ledger.c.batch == batch,
+        )
+        .order_by(ledger.c.id)
+    ).all()
+    allowed = _eligible_between(session, newsletter_id, now, [row[1] for row in batch_rows] or [0])
+    eligible = [row for row in batch_rows if row[1] in allowed]
+    rows = [ClaimedDelivery(did, sid, email, name or "") for did, sid, email, name in eligible]
+    if len(rows) < len(claimed):
+        kept = {row.delivery_id for row in rows}
+        gone = [d for d in claimed if d not in kept]
+        skipped = "not eligible at send time"
+        settle(
+            session, [Settlement(d, DeliveryStatus.SKIPPED, error=skipped) for d in gone], now=now
+        )
+    return len(claimed), rows
+
+
+def _eligible_between(
+    session: Session, newsletter_id: str, now: datetime, subscriber_ids: list[int]
+) -> set[int]:
+    """Which subscribers in the id range of ``subscriber_ids`` may be mailed now.
+
+    A range on the audience index (newsletter, status, subscriber) rather than an IN list:
+    a batch's subscribers are nearly contiguous because the fan-out follows their ids.
+    """
+    query = (
+        select(Subscriber.id)
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(eligible_clause(newsletter_id, now), Subscriber.id.in_(list(by_subscriber)))
-    ).all()
-    kept = {row[0] for row in eligible}
-    gone = [d for s, d in by_subscriber.items() if s not in kept]
-    if gone:
-        settle(
-            session,
-            [
-                Settlement(d, DeliveryStatus.SKIPPED, error="not eligible at send time")
-                for d in gone
-            ],
-            now=now,
+        .where(
+            eligible_clause(newsletter_id, now),
+            Subscription.subscriber_id.between(min(subscriber_ids), max(subscriber_ids)),
         )
-    rows = [
-        ClaimedDelivery(by_subscriber[sid], sid, email, name or "") for sid, email, name in eligible
-    ]
-    return len(claimed), sorted(rows, key=lambda row: row.delivery_id)
+    )
+    return set(session.scalars(query))
 
 
 def settle(session: Session, settlements: Iterable[Settlement], *, now: datetime) -> None:
