@@ -1,7 +1,308 @@
-"""Routes: the editors' dashboard under /admin."""
+"""Routes: the editors' dashboard under /admin (login, issues, sends).
+
+Thin routes: each parses its form, checks the CSRF token, calls one function of
+:mod:`newsletter.web.admin_actions` and redirects (or renders). People live in
+:mod:`newsletter.web.admin_subscribers`. Without ``NEWSLETTER_ADMIN_PASSWORD`` every route
+here answers 404.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from newsletter.errors import NewsletterError
+from newsletter.web import admin_actions as actions
+from newsletter.web import admin_store, admin_subscribers
+from newsletter.web.admin_charts import line_chart
+from newsletter.web.admin_deps import (
+    AuthDep,
+    EditorDep,
+    ServicesDep,
+    executor,
+    redirect,
+    render,
+)
+from newsletter.web.deps import client_ip
+from subscribers.errors import SubscriberError
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+CsrfField = Annotated[str, Form(alias="csrf_token")]
+
+
+@router.get("/login")
+def login_page(request: Request, auth: AuthDep) -> Response:
+    """The login form (or the dashboard when already logged in)."""
+    if auth.session(request) is not None:
+        return redirect("/admin/issues")
+    return _login(request, auth)
+
+
+def _login(request: Request, auth: AuthDep, *, error: str = "", status: int = 200) -> Response:
+    token, nonce = auth.login_form(request)
+    context = {"login_token": token, "error": error}
+    page = render(request, "login.html", context, status_code=status)
+    if nonce is not None:
+        auth.set_login_cookie(page, nonce)
+    return page
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    auth: AuthDep,
+    services: ServicesDep,
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+) -> Response:
+    """Check the password (rate-limited per client); start a session."""
+    auth.check_login_token(request, csrf)
+    client = client_ip(request)
+    if not auth.allow_login_attempt(client):
+        actions.record(services, "login_limited", ip=client)
+        return _login(request, auth, error="too_many", status=429)
+    if not auth.check_password(password):
+        actions.record(services, "login_failed", ip=client)
+        return _login(request, auth, error="wrong", status=401)
+    auth.forget_attempts(client)
+    actions.record(services, "login", ip=client)
+    response = redirect("/admin/issues")
+    auth.new_session(response, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout(
+    editor: EditorDep, auth: AuthDep, services: ServicesDep, csrf: CsrfField = ""
+) -> Response:
+    """End the session."""
+    auth.check_csrf(editor, csrf)
+    actions.record(services, "logout")
+    response = redirect("/admin/login")
+    auth.end_session(response)
+    return response
+
+
+@router.get("")
+@router.get("/")
+def home(editor: EditorDep) -> Response:
+    """The dashboard starts at the issues."""
+    return redirect("/admin/issues")
+
+
+@router.get("/issues")
+def issues(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+    """Every issue with its status and its local publication instant."""
+    with services.sessions() as session:
+        rows = admin_store.issue_rows(session)
+        log = admin_store.admin_actions(session, limit=15)
+    return render(request, "issues.html", {"issues": rows, "log": log}, editor=editor)
+
+
+@router.post("/issues/sync")
+def sync(editor: EditorDep, auth: AuthDep, services: ServicesDep, csrf: CsrfField = "") -> Response:
+    """Read ``issues/`` again (new, changed and removed files)."""
+    from newsletter.catalog import sync_issues
+
+    auth.check_csrf(editor, csrf)
+    sync_issues(services)
+    actions.record(services, "sync")
+    return redirect("/admin/issues?done=synced")
+
+
+def _issue_page(
+    request: Request,
+    editor: EditorDep,
+    services: ServicesDep,
+    slug: str,
+    *,
+    status_code: int = 200,
+    **extra: object,
+) -> Response:
+    with services.sessions() as session:
+        row = admin_store.issue_row(session, slug)
+    if row is None:
+        return render(request, "missing.html", {"slug": slug}, editor=editor, status_code=404)
+    try:
+        subject, html, text = actions.preview_html(services, slug)
+        preview_error = ""
+    except NewsletterError as exc:
+        subject, html, text, preview_error = row.title, "", "", str(exc)
+    context = {
+        "issue": row,
+        "subject": subject,
+        "preview_html": html,
+        "preview_text": text,
+        "preview_error": preview_error,
+        "audience": actions.audience(services, row.newsletter_id),
+        "done": request.query_params.get("done", ""),
+        "zone": services.settings.site.timezone,
+        **extra,
+    }
+    return render(request, "issue.html", context, editor=editor, status_code=status_code)
+
+
+@router.get("/issues/{slug}")
+def issue(request: Request, slug: str, editor: EditorDep, services: ServicesDep) -> Response:
+    """One issue: status, preview at phone and desktop width, and the editor's actions."""
+    return _issue_page(request, editor, services, slug)
+
+
+@router.post("/issues/{slug}/check")
+def check(
+    request: Request,
+    slug: str,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+) -> Response:
+    """Run the preflight check and show its findings on the issue page."""
+    auth.check_csrf(editor, csrf)
+    try:
+        report = actions.run_check(services, slug)
+    except NewsletterError as exc:
+        return _issue_page(request, editor, services, slug, error=str(exc), status_code=422)
+    return _issue_page(request, editor, services, slug, report=report)
+
+
+@router.post("/issues/{slug}/test")
+def test_send(
+    request: Request,
+    slug: str,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+    to: Annotated[str, Form()] = "",
+) -> Response:
+    """Send the issue to a few addresses now (not recorded in the ledger)."""
+    auth.check_csrf(editor, csrf)
+    try:
+        sent = actions.send_test(services, slug, addresses=actions.parse_addresses(to))
+    except (NewsletterError, SubscriberError) as exc:
+        return _issue_page(request, editor, services, slug, error=str(exc), status_code=400)
+    return _issue_page(request, editor, services, slug, tested=sent)
+
+
+@router.post("/issues/{slug}/schedule")
+def schedule(
+    request: Request,
+    slug: str,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+    at: Annotated[str, Form()] = "",
+) -> Response:
+    """Schedule (or reschedule) at a local time, or back at the file's date when empty."""
+    auth.check_csrf(editor, csrf)
+    try:
+        actions.schedule(services, slug, at=at)
+    except NewsletterError as exc:
+        return _issue_page(request, editor, services, slug, error=str(exc), status_code=409)
+    return redirect(f"/admin/issues/{slug}?done=scheduled")
+
+
+@router.post("/issues/{slug}/cancel")
+def cancel(
+    request: Request,
+    slug: str,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+) -> Response:
+    """Cancel a scheduled issue."""
+    auth.check_csrf(editor, csrf)
+    try:
+        actions.cancel(services, slug)
+    except NewsletterError as exc:
+        return _issue_page(request, editor, services, slug, error=str(exc), status_code=409)
+    return redirect(f"/admin/issues/{slug}?done=cancelled")
+
+
+@router.get("/issues/{slug}/send")
+def confirm_send(request: Request, slug: str, editor: EditorDep, services: ServicesDep) -> Response:
+    """The confirmation step: how many people will receive the issue."""
+    with services.sessions() as session:
+        row = admin_store.issue_row(session, slug)
+    if row is None:
+        return render(request, "missing.html", {"slug": slug}, editor=editor, status_code=404)
+    context = {"issue": row, "audience": actions.audience(services, row.newsletter_id)}
+    return render(request, "send_confirm.html", context, editor=editor)
+
+
+@router.post("/issues/{slug}/send")
+def send_now(
+    request: Request,
+    slug: str,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+) -> Response:
+    """Start the send now (after the confirmation page) and follow it."""
+    auth.check_csrf(editor, csrf)
+    try:
+        send_id = actions.send_now(services, slug, executor=executor(request))
+    except NewsletterError as exc:
+        return _issue_page(request, editor, services, slug, error=str(exc), status_code=409)
+    return redirect(f"/admin/sends/{send_id}")
+
+
+@router.get("/sends/{send_id}")
+async def send_page(
+    request: Request, send_id: int, editor: EditorDep, services: ServicesDep
+) -> Response:
+    """A send's live progress (the page refreshes itself while it runs) and its report."""
+    report = await run_in_threadpool(actions.send_report, services, send_id)
+    labels = [_clock(services, epoch) for epoch, _count in report.timeline]
+    chart = line_chart([(float(e), float(c)) for e, c in report.timeline], x_labels=labels)
+    context = {"report": report, "chart": chart, "done": request.query_params.get("done", "")}
+    return render(request, "send.html", context, editor=editor)
+
+
+def _clock(services: ServicesDep, epoch: int) -> str:
+    return (
+        datetime.fromtimestamp(epoch, UTC)
+        .astimezone(services.settings.site.tz)
+        .strftime("%H:%M:%S")
+    )
+
+
+@router.post("/sends/{send_id}/pause")
+def pause(
+    request: Request,
+    send_id: int,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+) -> Response:
+    """Pause a running send before its next batch."""
+    auth.check_csrf(editor, csrf)
+    actions.pause(services, send_id)
+    return redirect(f"/admin/sends/{send_id}?done=paused")
+
+
+@router.post("/sends/{send_id}/resume")
+def resume(
+    request: Request,
+    send_id: int,
+    editor: EditorDep,
+    auth: AuthDep,
+    services: ServicesDep,
+    csrf: CsrfField = "",
+) -> Response:
+    """Resume a paused send."""
+    auth.check_csrf(editor, csrf)
+    actions.resume(services, send_id, executor=executor(request))
+    return redirect(f"/admin/sends/{send_id}?done=resumed")
+
+
+router.include_router(admin_subscribers.router)

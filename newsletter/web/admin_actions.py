@@ -1,0 +1,288 @@
+"""What the editors' dashboard does: each action calls the owning area's service once
+and writes one ``admin_action`` event to the log, in the same transaction when it can.
+
+Long work (a send, a resume) runs on the app's small background executor so the page
+answers at once; the send page then follows its progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from newsletter import db
+from newsletter.check import CheckReport, check_issue
+from newsletter.delivery import engine
+from newsletter.delivery import store as delivery_store
+from newsletter.delivery.models import SendStatus
+from newsletter.delivery.transactional import send_transactional
+from newsletter.errors import SendStateError
+from newsletter.issues import find_issue
+from newsletter.models import IssueStatus
+from newsletter.provider_event_store import outcome_counts
+from newsletter.render import preview_values, render_issue
+from newsletter.scheduler import store as schedule_store
+from newsletter.scheduler.instants import parse_instant
+from newsletter.scheduler.service import SCHEDULABLE, ScheduleResult, cancel_issue, schedule_issue
+from newsletter.services import Services
+from newsletter.web import admin_store
+from subscribers.addresses import parse_address
+from subscribers.bulk import ImportSummary, import_csv
+from subscribers.events import How
+from subscribers.privacy import erase
+from subscribers.queries import count_eligible
+from subscribers.service import unsubscribe
+
+log = logging.getLogger("newsletter.admin")
+
+#: At most this many addresses per test send (it is a preview, not a mailing).
+MAX_TEST_ADDRESSES = 10
+ACTOR = admin_store.ADMIN_ACTOR
+
+
+def record(services: Services, action: str, **detail: Any) -> None:
+    """Log one admin action on its own (for actions whose service owns its transaction)."""
+    with db.transaction(services.sessions) as session:
+        admin_store.record_admin_action(session, action, detail=detail)
+
+
+def preview_html(services: Services, slug: str) -> tuple[str, str, str]:
+    """(subject, html, text) of the issue as a reader would get it, with stand-in values."""
+    rendered = render_issue(services.settings, find_issue(services.settings, slug))
+    html, text = rendered.personalize(preview_values(services.settings, slug))
+    return rendered.subject, html, text
+
+
+def run_check(services: Services, slug: str) -> CheckReport:
+    """The preflight check of the issue file (logged)."""
+    report = check_issue(services.settings, find_issue(services.settings, slug))
+    record(services, "check", slug=slug, ok=report.ok, errors=len(report.errors))
+    return report
+
+
+def parse_addresses(text: str) -> list[str]:
+    """The valid, distinct addresses in ``text`` (commas, spaces or lines between them)."""
+    found: list[str] = []
+    for part in re.split(r"[\s,;]+", text):
+        if part:
+            address = parse_address(part).email
+            if address not in found:
+                found.append(address)
+    if not found:
+        raise SendStateError("give at least one address for the test send")
+    if len(found) > MAX_TEST_ADDRESSES:
+        raise SendStateError(f"at most {MAX_TEST_ADDRESSES} addresses per test send")
+    return found
+
+
+def send_test(services: Services, slug: str, *, addresses: list[str]) -> list[str]:
+    """Send the issue to ``addresses`` now, outside the ledger; subject marked ``[TEST]``."""
+    subject, html, text = preview_html(services, slug)
+    for address in addresses:
+        send_transactional(services, to=address, subject=f"[TEST] {subject}", html=html, text=text)
+    record(services, "test_send", slug=slug, to=addresses)
+    return addresses
+
+
+def schedule(services: Services, slug: str, *, at: str) -> ScheduleResult:
+    """Schedule at ``at`` (a wall time in the site's zone, or ISO-8601), or at the file's date."""
+    instant = parse_instant(at, services.settings.site.tz) if at.strip() else None
+    result = schedule_issue(services, slug, at=instant, by=ACTOR)
+    record(services, "schedule", slug=slug, at=result.as_dict()["send_at"])
+    return result
+
+
+def cancel(services: Services, slug: str) -> ScheduleResult:
+    """Cancel a scheduled issue."""
+    result = cancel_issue(services, slug, by=ACTOR)
+    record(services, "cancel", slug=slug)
+    return result
+
+
+def audience(services: Services, newsletter_id: str) -> int:
+    """How many people would receive an issue of ``newsletter_id`` now."""
+    with services.sessions() as session:
+        return count_eligible(session, newsletter_id)
+
+
+def send_now(services: Services, slug: str, *, executor: Executor) -> int:
+    """Start sending ``slug`` now (in the background); returns the send id.
+
+    The issue moves to ``sending`` first, so the scheduler follows this send instead of
+    firing its own at the file's date (one send per issue either way).
+    """
+    with db.transaction(services.sessions) as session:
+        issue = schedule_store.issue_by_slug(session, slug)
+        if issue is None or issue.status not in (*SCHEDULABLE, IssueStatus.SENDING):
+            status = issue.status if issue else "unknown"
+            raise SendStateError(f"{slug} cannot be sent now (it is {status})")
+        schedule_store.set_status(
+            session, issue.id, to=IssueStatus.SENDING, only_from=SCHEDULABLE, note="sent by admin"
+        )
+        admin_store.record_admin_action(
+            session, "send_now", detail={"slug": slug}, newsletter_id=issue.newsletter_id
+        )
+    send_id = engine.create_send(services, slug)
+    executor.submit(_background, _send_and_settle, services, slug)
+    return send_id
+
+
+def _send_and_settle(services: Services, slug: str) -> None:
+    # Like the scheduler's follow-up, so the issue reads ``sent`` even without a scheduler.
+    result = engine.start_send(services, slug)
+    if result.status == SendStatus.SENT:
+        with db.transaction(services.sessions) as session:
+            issue = schedule_store.issue_by_slug(session, slug)
+            if issue is not None:
+                schedule_store.set_status(
+                    session,
+                    issue.id,
+                    to=IssueStatus.SENT,
+                    only_from=(IssueStatus.SENDING,),
+                    note="",
+                )
+
+
+def pause(services: Services, send_id: int) -> None:
+    """Pause a running send; its runner stops before the next batch."""
+    with db.transaction(services.sessions) as session:
+        changed = delivery_store.set_send_status(
+            session,
+            send_id,
+            SendStatus.PAUSED,
+            now=datetime.now().astimezone(),
+            error="paused by admin",
+            only_from=[SendStatus.SENDING, SendStatus.QUEUED],
+        )
+        if not changed:
+            raise SendStateError(f"send {send_id} is not running")
+        admin_store.record_admin_action(session, "pause", detail={"send_id": send_id})
+
+
+def resume(services: Services, send_id: int, *, executor: Executor) -> None:
+    """Resume a paused or failed send in the background."""
+    result = engine.send_result(services, send_id)
+    if result.status not in (SendStatus.PAUSED, SendStatus.FAILED, SendStatus.QUEUED):
+        raise SendStateError(f"send {send_id} is {result.status}: nothing to resume")
+    record(services, "resume", send_id=send_id)
+    executor.submit(_background, engine.resume_send, services, send_id)
+
+
+def _background(call: Callable[..., object], *args: Any) -> None:
+    try:
+        call(*args)
+    except Exception:  # the send page shows the send's state; the log keeps the why
+        log.exception("background %s failed", getattr(call, "__name__", call))
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """A send's progress and, once the provider reported back, what became of it."""
+
+    send_id: int
+    slug: str
+    newsletter_id: str
+    status: str
+    total: int
+    counts: dict[str, int]
+    outcomes: dict[str, int]
+    unsubscribed: int
+    error: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    timeline: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def settled(self) -> int:
+        """Deliveries the backend answered for (accepted or failed)."""
+        return self.counts.get("accepted", 0) + self.counts.get("failed", 0)
+
+    @property
+    def remaining(self) -> int:
+        """Deliveries not yet attempted or in flight."""
+        return self.counts.get("pending", 0) + self.counts.get("sending", 0)
+
+    @property
+    def running(self) -> bool:
+        """Whether the page should keep refreshing."""
+        return self.status in (SendStatus.QUEUED, SendStatus.SENDING)
+
+    @property
+    def rate_per_s(self) -> float:
+        """Average deliveries per second since the start."""
+        if self.started_at is None or self.settled == 0:
+            return 0.0
+        end = self.finished_at or datetime.now(self.started_at.tzinfo)
+        seconds = max((end - self.started_at).total_seconds(), 0.001)
+        return round(self.settled / seconds, 1)
+
+
+def send_report(services: Services, send_id: int) -> SendReport:
+    """Everything the send page shows."""
+    result = engine.send_result(services, send_id)
+    with services.sessions() as session:
+        send = delivery_store.get_send(session, send_id)
+        assert send is not None  # send_result raised otherwise
+        since = send.started_at or send.created_at
+        until = admin_store.next_send_start(session, send)
+        return SendReport(
+            send_id=send_id,
+            slug=send.issue_slug,
+            newsletter_id=send.newsletter_id,
+            status=result.status,
+            total=result.total,
+            counts=result.counts,
+            outcomes=outcome_counts(session, send_id),
+            unsubscribed=admin_store.unsubscribed_after(
+                session, send.newsletter_id, since=since, until=until
+            ),
+            error=result.error,
+            started_at=send.started_at,
+            finished_at=send.finished_at,
+            timeline=admin_store.send_timeline(session, send_id),
+        )
+
+
+def unsubscribe_person(services: Services, subscriber_id: int) -> list[str]:
+    """Unsubscribe one person from every newsletter."""
+    with db.transaction(services.sessions) as session:
+        left = unsubscribe(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=ACTOR)
+        admin_store.record_admin_action(
+            session, "unsubscribe", subscriber_id=subscriber_id, detail={"newsletters": left}
+        )
+    return left
+
+
+def erase_person(services: Services, subscriber_id: int) -> None:
+    """Erase one person (the hashed address stays suppressed)."""
+    with db.transaction(services.sessions) as session:
+        erase(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=ACTOR)
+        admin_store.record_admin_action(session, "erase", subscriber_id=subscriber_id)
+
+
+def import_subscribers(
+    services: Services, path: Path, *, newsletter_id: str, confirmed: bool, partial: bool
+) -> ImportSummary:
+    """Import a CSV file with the CLI's rules (all-or-nothing unless ``partial``)."""
+    with db.transaction(services.sessions) as session:
+        summary = import_csv(
+            session,
+            path,
+            newsletter_id=newsletter_id,
+            confirmed=confirmed,
+            partial=partial,
+            actor=ACTOR,
+        )
+        admin_store.record_admin_action(
+            session,
+            "import",
+            newsletter_id=newsletter_id,
+            detail={"imported": summary.imported, "invalid": summary.invalid},
+        )
+    return summary

@@ -1,0 +1,120 @@
+"""What every admin route needs: the auth (404 when no password is set), the editor's
+session (else a redirect to the login page), page rendering with the admin texts, and the
+background executor for sends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from newsletter.services import Services
+from newsletter.web.admin_auth import AdminAuth, AdminSession
+from newsletter.web.i18n import LANGUAGES, Catalog
+from newsletter.web.templating import Pages
+from subscribers.tokens import signing_keys
+
+LOGIN_PATH = "/admin/login"
+
+
+def get_auth(request: Request) -> AdminAuth:
+    """The app's admin auth; 404 for every admin route when no password is configured."""
+    state = request.app.state
+    auth: AdminAuth | None = getattr(state, "admin_auth", None)
+    if auth is not None:
+        return auth
+    services: Services = state.services
+    password = services.settings.secrets.admin_password
+    if not password:
+        raise HTTPException(status_code=404)
+    keys = signing_keys(
+        services.settings.secrets.secret_key,
+        dev_key_path=services.settings.base_dir / ".secret_key",
+    )
+    auth = AdminAuth(
+        password=password, secret_key=keys[0], login_limit=services.settings.web.login_rate_limit
+    )
+    state.admin_auth = auth
+    return auth
+
+
+AuthDep = Annotated[AdminAuth, Depends(get_auth)]
+
+
+def get_editor(request: Request, auth: AuthDep) -> AdminSession:
+    """The logged-in editor's session, or a redirect to the login page."""
+    session = auth.session(request)
+    if session is None:
+        raise HTTPException(status_code=303, headers={"Location": LOGIN_PATH})
+    return session
+
+
+EditorDep = Annotated[AdminSession, Depends(get_editor)]
+
+
+def get_services(request: Request) -> Services:
+    """The app's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def executor(request: Request) -> Executor:
+    """A small pool for sends started from the dashboard (created on first use)."""
+    pool: Executor | None = getattr(request.app.state, "admin_executor", None)
+    if pool is None:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="admin-send")
+        request.app.state.admin_executor = pool
+    return pool
+
+
+def _catalog(request: Request) -> Catalog:
+    # The admin texts (templates/web/admin/i18n) over the site's own (base page, errors).
+    catalog: Catalog | None = getattr(request.app.state, "admin_catalog", None)
+    if catalog is None:
+        pages: Pages = request.app.state.pages
+        settings = pages.settings
+        admin = Catalog.load(settings.path(settings.templates_dir) / "web" / "admin" / "i18n")
+        catalog = Catalog(
+            {lang: {**pages.catalog.messages[lang], **admin.messages[lang]} for lang in LANGUAGES}
+        )
+        request.app.state.admin_catalog = catalog
+    return catalog
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    editor: AdminSession | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``templates/web/admin/<name>`` with the admin texts and the CSRF token."""
+    pages: Pages = request.app.state.pages
+    lang = pages.language(request)
+    zone = pages.settings.site.tz
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
+
+    values = {
+        "t": partial(_catalog(request).text, lang),
+        "csrf_token": editor.csrf if editor else "",
+        "local": local,
+        "logged_in": editor is not None,
+        **(context or {}),
+    }
+    return pages.render(request, f"admin/{name}", values, status_code=status_code, lang=lang)
+
+
+def redirect(path: str) -> RedirectResponse:
+    """303 See Other: the answer to every successful form post."""
+    return RedirectResponse(path, status_code=303)

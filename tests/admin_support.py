@@ -1,0 +1,78 @@
+"""A dashboard project for tests: admin password, one future issue, a few readers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from newsletter.catalog import sync_issues
+from newsletter.services import Services
+from newsletter.settings import load_settings
+from subscribers.service import Source, subscribe
+
+PASSWORD = "correct horse 배터리 staple"
+SLUG = "field-notes"
+
+
+def write_issue(issues_dir: Path, *, slug: str = SLUG, days_ahead: int = 7) -> None:
+    """An issue of ``weekly`` published ``days_ahead`` days from now."""
+    when = (datetime.now(UTC) + timedelta(days=days_ahead)).strftime("%Y-%m-%d %H:%M:%S +0000")
+    (issues_dir / f"2030-01-01-{slug}.md").write_text(
+        "---\n"
+        f'title: "현장 노트: 작은 서비스 운영기"\n'
+        f"date: {when}\n"
+        "newsletter: weekly\n"
+        "preheader: 이번 호에서는 작은 서비스를 오래 운영하는 법을 다룹니다.\n"
+        "---\n"
+        "## 첫 번째 이야기\n"
+        "작은 서비스는 **단순함**이 힘입니다.\n\n"
+        "[자세히 보기](https://example.org/notes)\n",
+        encoding="utf-8",
+    )
+
+
+def open_project(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch, *, readers: int = 3
+) -> Services:
+    """Services of a project with the admin password set, one issue and ``readers`` readers."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    monkeypatch.setenv("NEWSLETTER_ADMIN_PASSWORD", PASSWORD)
+    write_issue(config_path.parent / "issues")
+    services = Services.open(load_settings(config_path))
+    sync_issues(services)
+    with services.sessions.begin() as session:
+        for n in range(readers):
+            subscribe(
+                session,
+                email=f"reader{n}@example.org",
+                name=f"독자 {n}",
+                newsletters=["weekly"],
+                source=Source.ADMIN,
+                confirmed=True,
+            )
+    return services
+
+
+def csrf_of(html: str) -> str:
+    """The first CSRF token in a page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def outbox_files(services: Services) -> list[Path]:
+    """Every message file the outbox backend wrote."""
+    root = services.settings.path(services.settings.delivery.outbox_dir)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.fixture
+def admin_services(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """The dashboard project's services."""
+    services = open_project(config_path, monkeypatch)
+    yield services
+    services.close()
