@@ -119,3 +119,18 @@ def test_file_dates_without_offset_follow_the_site_timezone_across_dst(
         assert expected.astimezone(ZoneInfo(zone)).strftime("%H:%M") in {"02:30", "03:30"}
     finally:
         local.close()
+
+
+def test_a_missed_issue_sent_by_hand_reads_sent(fast: Services) -> None:
+    from newsletter.delivery.engine import start_send
+
+    write_issue(fast, "by-hand", "2001-01-01 09:00")
+    sync_issues(fast)
+    scheduler = build_scheduler(fast, send=RecordingSend(), sync=sync_issues)
+    scheduler.reconcile()
+    assert status_of(fast, "by-hand") == IssueStatus.MISSED
+    result = start_send(fast, "by-hand")  # what `newsletter send by-hand --now` does
+    assert result.status == "sent"
+    scheduler.reconcile()
+    assert status_of(fast, "by-hand") == IssueStatus.SENT
+    assert scheduler.planned() == {}

@@ -44,7 +44,9 @@ Clock = Callable[[], datetime]
 JOB_PREFIX = "issue:"
 #: How long after a start that created no send the issue is tried again.
 DEFAULT_LEASE = timedelta(minutes=2)
-#: A finished send, as the status its issue takes.
+#: Issue statuses the scheduler may still change.
+OPEN = (IssueStatus.SCHEDULED, IssueStatus.MISSED, IssueStatus.SENDING)
+#: A finished send, as the status its issue takes (any other send status: ``sending``).
 SETTLED = {"sent": IssueStatus.SENT, "cancelled": IssueStatus.CANCELLED}
 
 
@@ -157,13 +159,13 @@ class IssueScheduler:
         """Make the jobs match the database: add, move, drop, fire what is due, mark missed."""
         with self._lock:
             now = self._clock()
+            self._follow_sends(now)
             with transaction(self.services.sessions) as session:
                 for slug in store.rearm_missed(session, now=now):
                     log.info(
                         "scheduler: %s was missed, its new instant is ahead: rescheduled", slug
                     )
                 issues = store.issues_with_status(session, IssueStatus.SCHEDULED)
-                sending = store.issues_with_status(session, IssueStatus.SENDING)
             wanted: dict[str, datetime] = {}
             for issue in issues:
                 decision = decide(
@@ -176,8 +178,6 @@ class IssueScheduler:
                 elif decision.action != Action.HOLD:
                     wanted[issue.slug] = decision.instant
             self._apply(wanted)
-            for issue in sending:
-                self._follow_send(issue, now)
 
     def _apply(self, wanted: dict[str, datetime]) -> None:
         planned = self.planned()
@@ -199,35 +199,35 @@ class IssueScheduler:
             log.info("scheduler: %s planned at %s", slug, instant.isoformat())
 
     def _settle(self, issue: store.ScheduledIssue, status: str, note: str) -> None:
-        """Move a ``scheduled`` or ``sending`` issue to ``status``, logging a missed one."""
+        """Move an issue that has not finished to ``status``, logging a missed one."""
         with transaction(self.services.sessions) as session:
-            changed = store.set_status(
-                session,
-                issue.id,
-                to=status,
-                only_from=(IssueStatus.SCHEDULED, IssueStatus.SENDING),
-                note=note,
-            )
+            changed = store.set_status(session, issue.id, to=status, only_from=OPEN, note=note)
         if changed and status == IssueStatus.MISSED:
             log.warning("scheduler: %s %s", issue.slug, note)
 
-    def _follow_send(self, issue: store.ScheduledIssue, now: datetime) -> None:
-        """Mirror a finished send onto its issue; give back an issue whose starter died."""
-        with self.services.sessions() as session:
-            state = store.send_status(session, issue.slug)
-        if state in SETTLED:
-            self._settle(issue, SETTLED[state], "")
-        elif state is None and _claim_expired(issue, now, self._lease):
-            # A scheduler claimed it, but no send was ever created (that process stopped in
-            # between): back to scheduled, and the usual max_lateness rule decides.
-            with transaction(self.services.sessions) as session:
-                store.set_status(
-                    session,
-                    issue.id,
-                    to=IssueStatus.SCHEDULED,
-                    only_from=(IssueStatus.SENDING,),
-                    note="the previous start did not create a send; retrying",
-                )
+    def _follow_sends(self, now: datetime) -> None:
+        """Mirror each send onto its issue (whoever started it: the scheduler, `newsletter
+        send`, the admin); give back an issue whose claiming process died before its send."""
+        with transaction(self.services.sessions) as session:
+            sends = store.send_statuses(session, *OPEN)
+            issues = store.issues_with_status(session, *OPEN)
+        for issue in issues:
+            state = sends.get(issue.slug)
+            if state is not None:
+                target = SETTLED.get(state, IssueStatus.SENDING)
+                if target != issue.status:
+                    self._settle(issue, target, "")
+            elif issue.status == IssueStatus.SENDING and _claim_expired(issue, now, self._lease):
+                # A scheduler claimed it, but no send was ever created (that process stopped
+                # in between): back to scheduled, and the usual max_lateness rule decides.
+                with transaction(self.services.sessions) as session:
+                    store.set_status(
+                        session,
+                        issue.id,
+                        to=IssueStatus.SCHEDULED,
+                        only_from=(IssueStatus.SENDING,),
+                        note="the previous start did not create a send; retrying",
+                    )
 
     # -- firing ------------------------------------------------------------------------------
 

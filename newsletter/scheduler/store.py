@@ -116,6 +116,16 @@ def claim_firing(
     return True
 
 
+def send_statuses(session: Session, *issue_statuses: str) -> dict[str, str]:
+    """Per slug, the status of the send of each issue in ``issue_statuses`` that has one."""
+    rows = session.execute(
+        select(Issue.slug, Send.status)
+        .join(Send, Send.issue_slug == Issue.slug)
+        .where(Issue.status.in_(issue_statuses))
+    )
+    return {slug: status for slug, status in rows}
+
+
 def send_status(session: Session, slug: str) -> str | None:
     """The status of the delivery engine's send of ``slug``, ``None`` if it has none."""
     return session.scalar(select(Send.status).where(Send.issue_slug == slug))
