@@ -173,3 +173,27 @@ def test_bad_tokens_get_the_same_404(web_client: TestClient, services: Services)
     assert web_client.get(f"{site}/unsubscribe/{unknown}").status_code == 404
     assert len(answers) == 1
     assert statuses(services, sid) == {"letters": "active", "weekly": "active"}
+
+
+def test_one_click_writes_one_event_and_bad_tokens_still_404(
+    web_client: TestClient, services: Services
+) -> None:
+    from subscribers.models import Event
+
+    sid = add_subscriber(services, "events@example.com")
+    url = token_url(services, "unsubscribe", sid, "weekly")
+    for _ in range(3):
+        assert web_client.post(url, data=ONE_CLICK).status_code == 200
+    with services.sessions() as session:
+        kinds = [
+            (e.kind, e.how, e.newsletter_id)
+            for e in session.scalars(select(Event).where(Event.subscriber_id == sid))
+            if e.kind == "unsubscribed"
+        ]
+    assert kinds == [("unsubscribed", "one-click", "weekly")]
+    forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    assert web_client.post(forged, data=ONE_CLICK).status_code == 404
+    big = {"List-Unsubscribe": "One-Click", "padding": "x" * 10_000}
+    other = token_url(services, "unsubscribe", sid, "letters")
+    assert web_client.post(other, data=big).status_code == 200  # the route, not the fast path
+    assert statuses(services, sid) == {"letters": "unsubscribed", "weekly": "unsubscribed"}

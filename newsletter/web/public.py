@@ -20,12 +20,12 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
-from newsletter.web import common, preferences, ratelimit, store
+from newsletter.web import common, oneclick, preferences, ratelimit, store
 from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
 from subscribers import service
-from subscribers.errors import InvalidAddress, SubscriberNotFound, UnknownNewsletter
+from subscribers.errors import InvalidAddress, UnknownNewsletter
 from subscribers.events import How
 from subscribers.models import SubscriptionStatus
 from subscribers.queries import require_subscriber
@@ -231,19 +231,14 @@ def unsubscribe(
     repeating it (mail providers retry) changes nothing more.
     """
     data, newsletter = _unsubscribe_token(services, pages, token)
-    is_one_click = one_click.strip() == "One-Click"
-    how = How.ONE_CLICK if is_one_click else How.LINK
-    try:
-        with transaction(services.sessions) as session:
-            service.unsubscribe(
-                session, subscriber_id=data.subscriber_id, newsletter_id=newsletter.id, how=how
-            )
-    except SubscriberNotFound:
-        if not is_one_click:
-            raise
-        # Erased since the email went out: nothing is mailed to them any more either way.
-    if is_one_click:
+    if one_click.strip() == "One-Click":
+        # Form-urlencoded ones are mostly answered by oneclick.OneClickFastPath already.
+        oneclick.one_click_unsubscribe(services, data.subscriber_id, newsletter.id)
         return PlainTextResponse("unsubscribed\n", headers={"Cache-Control": "no-store"})
+    with transaction(services.sessions) as session:
+        service.unsubscribe(
+            session, subscriber_id=data.subscriber_id, newsletter_id=newsletter.id, how=How.LINK
+        )
     context = {
         "newsletter": newsletter,
         "preferences_url": common.preferences_url(services, data.subscriber_id),
