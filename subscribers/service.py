@@ -24,7 +24,7 @@ from enum import StrEnum
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from subscribers.addresses import address_hash, parse_address
+from subscribers.addresses import address_hash, clean_name, parse_address
 from subscribers.db import utcnow
 from subscribers.errors import Suppressed, UnknownNewsletter
 from subscribers.events import EventKind, How, record_event
@@ -104,15 +104,15 @@ def subscribe(
             email=address.email,
             email_normalized=address.normalized,
             email_hash=digest,
-            name=name.strip(),
+            name=clean_name(name),
             locale=locale,
             timezone=timezone,
             status=SubscriberStatus.ACTIVE,
         )
         session.add(person)
         session.flush()
-    elif name.strip() and person.name != name.strip():
-        person.name = name.strip()
+    elif clean_name(name) and person.name != clean_name(name):
+        person.name = clean_name(name)
     now = utcnow()
     consent = ConsentRecord(
         subscriber_id=person.id,
@@ -385,8 +385,8 @@ def update_preferences(
     ``pause_weeks`` > 0 pauses every subscription for that many weeks; 0 resumes now.
     """
     person = require_subscriber(session, subscriber_id)
-    if name is not None and name.strip() != person.name:
-        person.name = name.strip()
+    if name is not None and clean_name(name) != person.name:
+        person.name = clean_name(name)
         record_event(
             session,
             EventKind.PREFERENCES_CHANGED,

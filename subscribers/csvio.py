@@ -1,0 +1,217 @@
+"""CSV files of subscribers: reading what people export from spreadsheets, and exporting.
+
+Reading copes with what Korean and English spreadsheets produce: UTF-8 with or without a
+BOM, CP949 (Excel's "CSV" in Korea), UTF-16 ("Unicode text"); comma, semicolon, tab or pipe
+delimiters (sniffed); a header row in English or Korean (``email``/``e-mail``/``이메일``,
+``name``/``이름``…) or none at all. Rows come out validated, with their line numbers;
+invalid ones come out as :class:`Reject`. The database side is :mod:`subscribers.bulk`.
+
+Exported cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) get a
+leading ``'``; reading strips it again, so an export round-trips through import.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, NamedTuple, TextIO
+
+from subscribers.addresses import address_hash, clean_name, parse_address
+from subscribers.errors import ImportRejected, InvalidAddress
+
+EMAIL_HEADERS = frozenset(
+    {"email", "emailaddress", "mail", "mailaddress", "address", "emails", "correo"}
+    | {"이메일", "이메일주소", "메일", "메일주소", "전자우편", "전자메일", "이메일계정"}
+)
+NAME_HEADERS = frozenset(
+    {"name", "fullname", "displayname", "firstname", "subscriber", "subscribername", "nickname"}
+    | {"이름", "성명", "성함", "닉네임", "별명", "구독자", "구독자명", "받는사람"}
+)
+DELIMITERS = ",;\t|"
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+_CHUNK = 1 << 20
+
+Progress = Callable[[int, int], None]
+
+
+class Row(NamedTuple):
+    """One valid row: the address as written, its normalized form and hash, the name.
+
+    A tuple on purpose: it goes to the database driver as is, a million times.
+    """
+
+    line: int
+    email: str
+    normalized: str
+    email_hash: str
+    name: str
+
+
+class Reject(NamedTuple):
+    """One refused row: its line in the file, the address cell, and why."""
+
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a file is written: encoding, delimiter, and which columns hold what."""
+
+    encoding: str
+    delimiter: str
+    has_header: bool
+    email_column: int
+    name_column: int | None
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig``, ``utf-16``, ``utf-8`` or ``cp949``: the first that decodes the file."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in ("utf-8", "cp949"):
+        if _decodes(path, encoding):
+            return encoding
+    raise ImportRejected(f"{path}: neither UTF-8 nor CP949; save the file as UTF-8 CSV")
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def sniff_format(path: Path, encoding: str | None = None) -> CsvFormat:
+    """Guess encoding, delimiter, header and columns from the start of the file."""
+    encoding = encoding or detect_encoding(path)
+    with path.open(encoding=encoding, newline="") as handle:
+        sample = handle.read(64 * 1024)
+    lines = sample.splitlines()
+    first = lines[0] if lines else ""
+    # Whole lines only: the sample's last line may be cut in the middle.
+    delimiter = _sniff_delimiter("\n".join(lines[:50]), first)
+    first_row = next(csv.reader([first], delimiter=delimiter), [])
+    keys = [_header_key(cell) for cell in first_row]
+    email_column = next((i for i, key in enumerate(keys) if key in EMAIL_HEADERS), None)
+    if email_column is not None:
+        name_column = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
+        return CsvFormat(encoding, delimiter, True, email_column, name_column)
+    if first_row and not any("@" in cell for cell in first_row) and len(lines) > 1:
+        raise ImportRejected(
+            f"{path}: no email column in the header {first_row!r} (expected e.g. email, 이메일)"
+        )
+    # No header: the address is the first cell with an @; the name the first other cell.
+    email_column = next((i for i, cell in enumerate(first_row) if "@" in cell), 0)
+    others = [i for i in range(len(first_row)) if i != email_column]
+    return CsvFormat(encoding, delimiter, False, email_column, others[0] if others else None)
+
+
+def _sniff_delimiter(sample: str, first_line: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: first_line.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _header_key(cell: str) -> str:
+    text = cell.strip().lstrip("\ufeff").lower()
+    for char in " _-.:()":
+        text = text.replace(char, "")
+    return text
+
+
+def read_rows(
+    path: Path, fmt: CsvFormat, *, progress: Progress | None = None
+) -> Iterator[Row | Reject]:
+    """Every data row of the file, validated, in order; blank lines are skipped."""
+    total = path.stat().st_size
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding=fmt.encoding, newline="")
+        reader = csv.reader(text, delimiter=fmt.delimiter)
+        if fmt.has_header:
+            next(reader, None)
+        for count, cells in enumerate(reader, 1):
+            if progress is not None and count % 20000 == 0:
+                progress(raw.tell(), total)
+            if any(cells):
+                yield _parse_row(reader.line_num, cells, fmt)
+        if progress is not None:
+            progress(total, total)
+
+
+def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
+    if fmt.email_column >= len(cells):
+        return Reject(line, "", "no email address in this row")
+    value = _unguard(cells[fmt.email_column])
+    try:
+        address = parse_address(value)
+    except InvalidAddress as exc:
+        return Reject(line, value, str(exc))
+    name = ""
+    if fmt.name_column is not None and fmt.name_column < len(cells):
+        name = clean_name(_unguard(cells[fmt.name_column]))
+    return Row(line, address.email, address.normalized, address_hash(address.normalized), name)
+
+
+def _unguard(cell: str) -> str:
+    if cell.startswith("'") and cell[1:2] in FORMULA_PREFIXES:
+        return cell[1:]
+    return cell
+
+
+def guard(cell: str) -> str:
+    """Protect a cell from being run as a spreadsheet formula (undone by reading)."""
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+
+
+class RejectsWriter:
+    """Writes refused rows to a CSV (``line,email,reason``) opened on the first one."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.count = 0
+        self._handle: IO[str] | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def add(self, reject: Reject) -> None:
+        """Record one refused row."""
+        self.count += 1
+        if self.path is None:
+            return
+        if self._writer is None:
+            self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._writer = csv.DictWriter(self._handle, ["line", "email", "reason"])
+            self._writer.writeheader()
+        self._writer.writerow({"line": reject.line, "email": reject.value, "reason": reject.reason})
+
+    def close(self) -> None:
+        """Flush and close the file, if one was opened."""
+        if self._handle is not None:
+            self._handle.close()
+
+
+EXPORT_COLUMNS = ("email", "name", "newsletter", "status", "subscribed_at", "confirmed_at")
+
+
+def write_export_header(out: TextIO) -> csv.DictWriter[str]:
+    """A CSV writer for exports with its header row written."""
+    writer = csv.DictWriter(out, EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    return writer
