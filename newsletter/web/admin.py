@@ -44,7 +44,7 @@ def login_page(request: Request, auth: AuthDep) -> Response:
 
 def _login(request: Request, auth: AuthDep, *, error: str = "", status: int = 200) -> Response:
     token, nonce = auth.login_form(request)
-    context = {"login_token": token, "error": error}
+    context = {"login_token": token, "login_error": error}
     page = render(request, "login.html", context, status_code=status)
     if nonce is not None:
         auth.set_login_cookie(page, nonce)
