@@ -227,3 +227,26 @@ def test_any_file_renders_or_is_refused_with_one_line(
     rendered = render_issue(settings, issue)
     assert rendered.html.startswith("<!doctype html>")
     assert issue.publish_at.tzinfo is not None
+
+
+@hyp_settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    prefix=st.sampled_from(
+        [b"", b"---\ntitle: t\ndate: 2026-01-01\n---\n", b"\xef\xbb\xbf---\r\ntitle: a: b\r\n"]
+    ),
+    raw=st.binary(max_size=300),
+)
+def test_arbitrary_bytes_parse_or_are_refused(
+    settings: Settings, prefix: bytes, raw: bytes
+) -> None:
+    path = Path(settings.path(settings.issues_dir)) / "2026-01-05-bytes.md"
+    try:
+        issue = parse_issue_text(settings, path, prefix + raw)
+    except IssueError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert render_issue(settings, issue).html
