@@ -25,7 +25,7 @@ from newsletter.delivery.transactional import send_transactional
 from newsletter.errors import SendStateError
 from newsletter.issues import find_issue
 from newsletter.models import IssueStatus
-from newsletter.provider_event_store import outcome_counts
+from newsletter.provider_event_store import count_events, outcome_counts
 from newsletter.render import preview_values, render_issue
 from newsletter.scheduler import store as schedule_store
 from newsletter.scheduler.instants import parse_instant
@@ -231,6 +231,7 @@ def send_report(services: Services, send_id: int) -> SendReport:
         assert send is not None  # send_result raised otherwise
         since = send.started_at or send.created_at
         until = admin_store.next_send_start(session, send)
+        provider = count_events(session, send_id=send_id)
         return SendReport(
             send_id=send_id,
             slug=send.issue_slug,
@@ -241,7 +242,8 @@ def send_report(services: Services, send_id: int) -> SendReport:
             outcomes=outcome_counts(session, send_id),
             unsubscribed=admin_store.unsubscribed_after(
                 session, send.newsletter_id, since=since, until=until
-            ),
+            )
+            + sum(provider.get(kind, 0) for kind in ("unsubscribed", "group_unsubscribed")),
             error=result.error,
             started_at=send.started_at,
             finished_at=send.finished_at,

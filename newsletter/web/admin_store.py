@@ -152,11 +152,16 @@ def subscriber_growth(session: Session, newsletter_id: str) -> list[tuple[str, i
 def unsubscribed_after(
     session: Session, newsletter_id: str, *, since: datetime, until: datetime | None
 ) -> int:
-    """Unsubscriptions from ``newsletter_id`` between a send's start and the next send's."""
+    """Readers who left ``newsletter_id`` between a send's start and the next send's.
+
+    Unsubscriptions that bounces and complaints cause (``how='webhook'``) are counted under
+    those; the provider's own unsubscribe events are counted by the caller from its events.
+    """
     query = select(func.count()).where(
         Event.kind == "unsubscribed",
         Event.newsletter_id == newsletter_id,
         Event.created_at >= since,
+        Event.how != "webhook",
     )
     if until is not None:
         query = query.where(Event.created_at < until)
