@@ -23,6 +23,7 @@ from typing import Any, TextIO, cast
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Integer,
     MetaData,
@@ -64,6 +65,7 @@ from subscribers.models import (
 from subscribers.queries import list_subscriptions
 from subscribers.service import _require_newsletters
 
+_LIVE = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.PENDING.value)
 _BATCH = 20_000
 _SAMPLE = 20
 _SQLITE_CACHE_KIB = int(os.environ.get("SUBSCRIBERS_IMPORT_CACHE_KIB", "65536"))
@@ -78,6 +80,7 @@ staging = Table(
     Column("email_normalized", String(320), nullable=False, unique=True),
     Column("email_hash", String(64), nullable=False),
     Column("name", String(200), nullable=False),
+    Column("opt_out", Boolean, nullable=False),
     Column("subscriber_id", Integer),
     Column("person_status", String(16)),
     Column("person_name", String(200)),
@@ -105,6 +108,7 @@ class ImportSummary:
     duplicates: int = 0
     invalid: int = 0
     suppressed: int = 0
+    opted_out: int = 0
     dry_run: bool = False
     rejects_file: str | None = None
     rejects: list[Reject] = field(default_factory=list)
@@ -181,8 +185,8 @@ def _stage(session: Session, items: Any, rejects: RejectsWriter, summary: Import
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = (
-        "INSERT INTO subscriber_import (line, email, email_normalized, email_hash, name) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) "
+        "INSERT INTO subscriber_import (line, email, email_normalized, email_hash, name, opt_out)"
+        f" VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) "
         "ON CONFLICT (email_normalized) DO UPDATE SET name = excluded.name "
         "WHERE subscriber_import.name = '' AND excluded.name <> ''"
     )
@@ -226,6 +230,8 @@ def _classify(session: Session, newsletter_id: str, *, confirmed: bool) -> None:
             )
         )
     )
+    # A row saying "unsubscribed" (an export of someone who left) is an opt-out, honoured.
+    session.execute(update(staging).values(action="opt_out").where(st.action.is_(None), st.opt_out))
     current = (
         select(_SUB.c.status)
         .where(_SUB.c.subscriber_id == st.subscriber_id, _SUB.c.newsletter_id == newsletter_id)
@@ -234,7 +240,7 @@ def _classify(session: Session, newsletter_id: str, *, confirmed: bool) -> None:
     session.execute(
         update(staging)
         .values(sub_status=current)
-        .where(st.subscriber_id.is_not(None), st.action.is_(None))
+        .where(st.subscriber_id.is_not(None), or_(st.action.is_(None), st.action == "opt_out"))
     )
     whens: list[tuple[Any, str]] = [
         (st.subscriber_id.is_(None), "new"),
@@ -264,6 +270,8 @@ def _count(session: Session, summary: ImportSummary) -> None:
             summary.unchanged += count
         elif action == "suppressed":
             summary.suppressed += count
+        elif action == "opt_out":
+            summary.opted_out += count
 
 
 def _apply(session: Session, newsletter_id: str, *, confirmed: bool, actor: str) -> None:
@@ -320,7 +328,25 @@ def _apply(session: Session, newsletter_id: str, *, confirmed: bool, actor: str)
             actor=actor,
             detail={},
         )
+    _apply_opt_outs(session, newsletter_id, now=now, actor=actor)
     _apply_names(session, now=now, actor=actor)
+
+
+def _apply_opt_outs(session: Session, newsletter_id: str, *, now: datetime, actor: str) -> None:
+    st = staging.c
+    leaving = and_(st.action == "opt_out", st.sub_status.in_(_LIVE))
+    session.execute(
+        update(_SUB)
+        .values(status=SubscriptionStatus.UNSUBSCRIBED.value, unsubscribed_at=now)
+        .where(
+            _SUB.c.newsletter_id == newsletter_id,
+            _SUB.c.status.in_(_LIVE),
+            _SUB.c.subscriber_id.in_(select(st.subscriber_id).where(leaving)),
+        )
+    )
+    _insert_events(
+        session, EventKind.UNSUBSCRIBED, newsletter_id, leaving, now=now, actor=actor, detail={}
+    )
 
 
 def _insert_subscriptions(

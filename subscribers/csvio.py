@@ -31,6 +31,11 @@ NAME_HEADERS = frozenset(
     {"name", "fullname", "displayname", "firstname", "subscriber", "subscribername", "nickname"}
     | {"이름", "성명", "성함", "닉네임", "별명", "구독자", "구독자명", "받는사람"}
 )
+STATUS_HEADERS = frozenset({"status", "subscriptionstatus", "상태", "구독상태"})
+#: A ``status`` cell with one of these marks an opt-out: honoured, never imported as active.
+OPT_OUT_STATUSES = frozenset(
+    {"unsubscribed", "bounced", "complained", "구독취소", "수신거부", "해지"}
+)
 DELIMITERS = ",;\t|"
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 _CHUNK = 1 << 20
@@ -49,6 +54,7 @@ class Row(NamedTuple):
     normalized: str
     email_hash: str
     name: str
+    opt_out: bool
 
 
 class Reject(NamedTuple):
@@ -68,6 +74,7 @@ class CsvFormat:
     has_header: bool
     email_column: int
     name_column: int | None
+    status_column: int | None = None
 
 
 def detect_encoding(path: Path) -> str:
@@ -110,7 +117,8 @@ def sniff_format(path: Path, encoding: str | None = None) -> CsvFormat:
     email_column = next((i for i, key in enumerate(keys) if key in EMAIL_HEADERS), None)
     if email_column is not None:
         name_column = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
-        return CsvFormat(encoding, delimiter, True, email_column, name_column)
+        status_column = next((i for i, key in enumerate(keys) if key in STATUS_HEADERS), None)
+        return CsvFormat(encoding, delimiter, True, email_column, name_column, status_column)
     if first_row and not any("@" in cell for cell in first_row) and len(lines) > 1:
         raise ImportRejected(
             f"{path}: no email column in the header {first_row!r} (expected e.g. email, 이메일)"
@@ -167,7 +175,11 @@ def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
     name = ""
     if fmt.name_column is not None and fmt.name_column < len(cells):
         name = clean_name(_unguard(cells[fmt.name_column]))
-    return Row(line, address.email, address.normalized, address_hash(address.normalized), name)
+    opt_out = False
+    if fmt.status_column is not None and fmt.status_column < len(cells):
+        opt_out = cells[fmt.status_column].strip().lower() in OPT_OUT_STATUSES
+    digest = address_hash(address.normalized)
+    return Row(line, address.email, address.normalized, digest, name, opt_out)
 
 
 def _unguard(cell: str) -> str:
