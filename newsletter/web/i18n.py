@@ -45,12 +45,11 @@ def choose_language(*, explicit: str | None, accept_language: str | None, defaul
     """The page language: ``explicit`` if supported, else the browser's best, else ``default``."""
     if explicit in LANGUAGES:
         return str(explicit)
+    # "*" names no language in particular: it falls through to the site's default.
     for tag, _weight in parse_accept_language(accept_language or ""):
         primary = tag.split("-", 1)[0]
         if primary in LANGUAGES:
             return primary
-        if primary == "*":
-            break
     return default
 
 

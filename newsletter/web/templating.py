@@ -77,11 +77,14 @@ class Pages:
         return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
 
 
-# Token pages must not leak their URL to other sites, nor be cached by shared caches.
+# Token pages must not leak their URL to other sites, nor be cached by shared caches,
+# nor be framed by another site (a framed preferences page invites clickjacking).
 _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
 }
 
 
