@@ -85,6 +85,8 @@ _COLUMNS = (
     "raw",
     "received_at",
 )
+#: One encoder for every row (``json.dumps`` with options builds a new one per call).
+_encode_raw = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -148,7 +150,7 @@ def _row(event: ProviderEvent, *, provider: str, received_at: Any) -> tuple[Any,
         event.send_id,
         event.delivery_id,
         event.reason,
-        json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+        _encode_raw(event.raw),
         received_at,
     )
 

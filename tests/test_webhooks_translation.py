@@ -76,8 +76,18 @@ def test_custom_args_that_are_not_numbers_are_ignored() -> None:
 @given(
     st.lists(
         st.dictionaries(
-            st.sampled_from(["event", "email", "timestamp", "type", "send_id", "sg_event_id"]),
-            st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+            st.sampled_from(
+                ["event", "email", "timestamp", "type", "send_id", "delivery_id", "reason"]
+            ),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(),
+                st.floats(),
+                st.text(),
+                st.sampled_from(["delivered", "bounce", "blocked", "spamreport", "a@b.org"]),
+                st.lists(st.integers(), max_size=2),
+            ),
         )
     )
 )
