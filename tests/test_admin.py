@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from email import message_from_bytes
+from email.policy import default
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,7 +163,8 @@ def test_test_send_goes_to_the_outbox_not_the_ledger(
     )
     assert page.status_code == 200, page.text
     assert len(outbox_files(admin_services)) == 2
-    assert "[TEST]" in outbox_files(admin_services)[0].read_text(errors="replace")
+    message = message_from_bytes(outbox_files(admin_services)[0].read_bytes(), policy=default)
+    assert str(message["Subject"]).startswith("[TEST] 현장 노트")
     with admin_services.sessions() as session:
         assert session.scalar(select(Send)) is None
     bad = client.post(f"/admin/issues/{SLUG}/test", data={"csrf_token": token, "to": "nope"})
