@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
