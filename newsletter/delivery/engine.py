@@ -328,10 +328,14 @@ class _BatchLoop:
 
 
 def _finish(services: Services, send_id: int, *, worker: str) -> None:
-    """Mark the send ``sent`` when this runner still owns it and nothing is left."""
+    """Mark the send ``sent`` when it is still sending and nothing is left.
+
+    Whichever runner finishes last does it: on PostgreSQL workers that joined the send
+    (``worker.join_next``) finish it as well as the one that claimed it.
+    """
     with db.transaction(services.sessions) as session:
         send = store.get_send(session, send_id)
-        if send is None or send.status != SendStatus.SENDING or send.worker != worker:
+        if send is None or send.status != SendStatus.SENDING:
             return
         if store.has_active_rows(session, send_id):
             return  # another worker (PostgreSQL) still has rows in flight

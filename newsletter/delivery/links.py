@@ -8,6 +8,7 @@ The URLs are the web app's routes: ``/unsubscribe/{token}``, ``/preferences/{tok
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.header import Header
 from urllib.parse import urlsplit
 
 from newsletter.settings import Settings
@@ -44,7 +45,9 @@ class Links:
         newsletter = self.settings.newsletter(self.newsletter_id)
         host = urlsplit(self.settings.site.url).hostname or "localhost"
         name = newsletter.name.replace('"', "'")
-        return f'"{name}" <{newsletter.id}.{host}>'
+        # RFC 2919's phrase: an encoded word for a Korean name, never inside quotes.
+        phrase = f'"{name}"' if name.isascii() else Header(name, "utf-8").encode()
+        return f"{phrase} <{newsletter.id}.{host}>"
 
     def headers(self, unsubscribe_url: str) -> dict[str, str]:
         """The per-recipient ``List-Unsubscribe`` pair for ``unsubscribe_url``."""

@@ -3,19 +3,18 @@
 A :class:`Batch` is the body once plus up to 1,000 :class:`Recipient` s, each with its own
 personal values (substituted into the markers of the content) and its own headers. Backends
 that speak SMTP-like protocols turn each recipient into a complete RFC 5322 message with
-:func:`build_email`; SendGrid sends the body once with per-recipient substitutions.
+:func:`build_message`; SendGrid sends the body once with per-recipient substitutions.
 """
 
 from __future__ import annotations
 
+import binascii
 import html as html_lib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
 from enum import StrEnum
 
 from subscribers.db import utcnow
@@ -101,36 +100,62 @@ def sender_domain(from_email: str) -> str:
     return from_email.rpartition("@")[2] or "localhost"
 
 
-def build_email(content: Content, recipient: Recipient) -> EmailMessage:
-    """A complete RFC 5322 message for one recipient: every header, text + HTML, UTF-8."""
+def build_message(content: Content, recipient: Recipient) -> bytes:
+    """A complete RFC 5322 message for one recipient, CRLF line ends, ready for SMTP.
+
+    Every header, multipart/alternative text + HTML in UTF-8 quoted-printable. Written out
+    directly (headers encoded with RFC 2047, bodies with ``binascii.b2a_qp``) because the
+    ``email`` package's generator costs ~15 ms a message; tests parse the result with it.
+    """
     html, text = personalize(content, recipient.values)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = _address(content.from_name, content.from_email)
-    message["To"] = _address(recipient.name, recipient.email)
+    boundary = f"=_{uuid.uuid4().hex}"
+    headers = [
+        _address_header("From", content.from_name, content.from_email),
+        _address_header("To", recipient.name, recipient.email),
+    ]
     if content.reply_to:
-        message["Reply-To"] = content.reply_to
-    message["Subject"] = content.subject
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_message_id(sender_domain(content.from_email))
-    for name, value in {**content.headers, **recipient.headers}.items():
-        message[name] = value
-    message.set_content(text, charset="utf-8", cte=_transfer_encoding(text))
-    message.add_alternative(html, subtype="html", charset="utf-8", cte=_transfer_encoding(html))
-    return message
+        headers.append(_header("Reply-To", content.reply_to))
+    headers += [
+        _header("Subject", content.subject),
+        _header("Date", format_datetime(utcnow())),
+        _header("Message-ID", make_message_id(sender_domain(content.from_email))),
+    ]
+    headers += [_header(k, v) for k, v in {**content.headers, **recipient.headers}.items()]
+    headers += [
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    parts = [_part("plain", text, boundary), _part("html", html, boundary)]
+    head = "\r\n".join(headers).encode("utf-8")
+    return head + b"\r\n\r\n" + b"".join(parts) + f"--{boundary}--\r\n".encode("ascii")
 
 
-def _address(name: str, email: str) -> Address | str:
-    if not name:
-        return email
-    local, _, domain = email.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+def _address_header(name: str, display_name: str, email: str) -> str:
+    # The display name is RFC 2047-encoded; an internationalized address stays UTF-8
+    # (RFC 6532), which is why the header block is encoded as UTF-8.
+    if email.isascii():
+        return f"{name}: {formataddr((display_name, email), charset='utf-8')}"
+    if not display_name:
+        return f"{name}: {email}"
+    return f"{name}: {Header(display_name, 'utf-8').encode()} <{email}>"
 
 
-def _transfer_encoding(body: str) -> str:
-    # Plain ASCII with short lines stays readable as 7bit; anything else (Korean) is
-    # quoted-printable for HTML-ish text and base64 would hide it from grep-happy operators.
-    return "quoted-printable" if not body.isascii() or _long_lines(body) else "7bit"
+def _header(name: str, value: str) -> str:
+    if not value.isascii():
+        # RFC 2047 encoded words, folded: only ever for free text (names, subjects).
+        return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    line = f"{name}: {value}"
+    if len(line) > 78 and ", " in value:
+        line = line.replace(", ", ",\r\n ")  # fold between the URIs of List-Unsubscribe
+    return line
 
 
-def _long_lines(body: str) -> bool:
-    return any(len(line) > 998 for line in body.splitlines())
+def _part(subtype: str, body: str, boundary: str) -> bytes:
+    data = body.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, istext=True)
+    if not encoded.endswith(b"\r\n"):
+        encoded += b"\r\n"
+    return (
+        f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + encoded

@@ -155,11 +155,30 @@ def next_queued_send(session: Session, *, stale_before: datetime) -> int | None:
     return session.scalar(query)
 
 
+def joinable_send(session: Session) -> int | None:
+    """A send being sent that still has pending rows, which another worker may help with."""
+    pending = select(Delivery.id).where(
+        Delivery.send_id == Send.id, Delivery.status == DeliveryStatus.PENDING
+    )
+    query = (
+        select(Send.id)
+        .where(Send.status == SendStatus.SENDING, pending.exists())
+        .order_by(Send.id)
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
 def heartbeat(session: Session, send_id: int, *, worker: str, now: datetime) -> str | None:
-    """Say the send's runner is alive; returns the send's status (None if gone)."""
+    """Say a runner of the send is alive; returns the send's status (None if gone).
+
+    Any runner keeps the send alive (``worker`` is the caller, for the record): several
+    workers on PostgreSQL send one send together, and it is taken over (its in-flight
+    rows reported ``unknown``) only when none of them has written for a while.
+    """
     session.execute(
         update(Send)
-        .where(Send.id == send_id, Send.worker == worker, Send.status == SendStatus.SENDING)
+        .where(Send.id == send_id, Send.status == SendStatus.SENDING)
         .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )

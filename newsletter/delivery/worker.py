@@ -1,8 +1,10 @@
 """``newsletter worker``: extra delivery processes on PostgreSQL.
 
 Each worker claims a queued send (or one whose runner died) with ``FOR UPDATE SKIP LOCKED``
-and the atomic status change, and runs it. SQLite serializes writers, so there one
-process sends; a worker there is refused with the reason.
+and the atomic status change, and runs it; with nothing to claim it joins a send already
+being sent and takes batches of it (claimed with ``SKIP LOCKED``: never the same rows).
+SQLite serializes writers, so there one process sends; a worker there is refused with
+the reason.
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ def claim_next(services: Services, *, worker: str) -> int | None:
     return send_id
 
 
+def join_next(services: Services) -> int | None:
+    """A send another runner is sending that still has pending rows: help with its batches.
+
+    Joining claims nothing but batches: ``SKIP LOCKED`` keeps every worker's batches
+    disjoint, so one issue goes out from all workers at once.
+    """
+    with services.sessions() as session:
+        return store.joinable_send(session)
+
+
 def work(
     services: Services,
     *,
@@ -59,7 +71,7 @@ def work(
     require_postgres(services)
     while not stop():
         worker = new_worker_id()
-        send_id = claim_next(services, worker=worker)
+        send_id = claim_next(services, worker=worker) or join_next(services)
         if send_id is None:
             time.sleep(idle)
             continue

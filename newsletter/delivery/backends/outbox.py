@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 from newsletter.delivery.backends.base import Backend
-from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_email
+from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_message
 from newsletter.errors import PermanentBackendError
 
 
@@ -19,11 +18,11 @@ class OutboxBackend(Backend):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def build_payload(self, batch: Batch) -> list[EmailMessage]:
+    def build_payload(self, batch: Batch) -> list[bytes]:
         """One complete message per recipient."""
-        return [build_email(batch.content, recipient) for recipient in batch.recipients]
+        return [build_message(batch.content, recipient) for recipient in batch.recipients]
 
-    def post(self, payload: list[EmailMessage]) -> list[str]:
+    def post(self, payload: list[bytes]) -> list[str]:
         """Add every message to the Maildir; returns the Maildir keys."""
         try:
             box = mailbox.Maildir(self.path, create=True)

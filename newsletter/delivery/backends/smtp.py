@@ -12,10 +12,9 @@ import smtplib
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from newsletter.delivery.backends.base import Backend
-from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_email
+from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_message
 from newsletter.errors import ConfigError
 from newsletter.settings import SmtpSettings
 
@@ -45,7 +44,7 @@ class SmtpBackend(Backend):
     def build_payload(self, batch: Batch) -> list[Envelope]:
         """One complete message per recipient, as bytes with CRLF line ends."""
         return [
-            _envelope(batch.content.from_email, r.email, build_email(batch.content, r))
+            _envelope(batch.content.from_email, r.email, build_message(batch.content, r))
             for r in batch.recipients
         ]
 
@@ -81,7 +80,11 @@ class SmtpBackend(Backend):
         except (smtplib.SMTPException, OSError) as exc:
             return _classify(exc)
         try:
-            refused = connection.sendmail(envelope.sender, [envelope.recipient], envelope.data)
+            # An internationalized address needs the server's SMTPUTF8 (RFC 6531).
+            options = [] if envelope.recipient.isascii() else ["SMTPUTF8"]
+            refused = connection.sendmail(
+                envelope.sender, [envelope.recipient], envelope.data, mail_options=options
+            )
         except smtplib.SMTPServerDisconnected as exc:
             connection.close()
             return Outcome.DEFERRED, f"connection lost: {exc}"
@@ -125,8 +128,8 @@ class SmtpBackend(Backend):
         return connection
 
 
-def _envelope(sender: str, recipient: str, message: EmailMessage) -> Envelope:
-    return Envelope(sender=sender, recipient=recipient, data=message.as_bytes())
+def _envelope(sender: str, recipient: str, data: bytes) -> Envelope:
+    return Envelope(sender=sender, recipient=recipient, data=data)
 
 
 def _reply_outcome(code: int) -> Outcome:
