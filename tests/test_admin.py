@@ -18,7 +18,14 @@ from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web import create_app
 from subscribers.models import Event
-from tests.admin_support import PASSWORD, SLUG, admin_services, csrf_of, outbox_files
+from tests.admin_support import (
+    PASSWORD,
+    SLUG,
+    admin_services,
+    csrf_of,
+    open_project,
+    outbox_files,
+)
 
 __all__ = ["admin_services"]
 
@@ -262,3 +269,37 @@ def test_csv_import_reports_like_the_cli(client: TestClient, admin_services: Ser
     assert "<th>imported</th><td>2</td>" in partial.text
     assert "<th>invalid</th><td>1</td>" in partial.text
     assert "new1@example.org" in client.get("/admin/subscribers").text
+
+
+def test_pause_and_resume_a_running_send(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two emails a second: the send of eight takes long enough to be caught running.
+    monkeypatch.setenv("NEWSLETTER_DELIVERY__RATE_LIMIT_PER_SECOND", "2")
+    services = open_project(config_path, monkeypatch, readers=8)
+    try:
+        with TestClient(create_app(services), follow_redirects=False) as client:
+            token = login(client)
+            send_page = client.post(
+                f"/admin/issues/{SLUG}/send", data={"csrf_token": token}
+            ).headers["location"]
+            send_id = send_page.rsplit("/", 1)[1]
+            paused = client.post(f"/admin/sends/{send_id}/pause", data={"csrf_token": token})
+            assert paused.status_code == 303
+            time.sleep(1.5)  # the runner stops before its next batch
+            page = client.get(send_page).text
+            assert 'data-status="paused"' in page
+            assert len(outbox_files(services)) < 8
+            assert "/resume" in page
+            client.post(f"/admin/sends/{send_id}/resume", data={"csrf_token": token})
+            for _ in range(150):
+                if 'data-status="sent"' in client.get(send_page).text:
+                    break
+                time.sleep(0.1)
+            assert len(outbox_files(services)) == 8
+            time.sleep(0.3)
+            with services.sessions() as session:
+                assert session.scalar(select(Issue.status)) == "sent"
+            assert admin_events(services)[-2:] == ["admin_action:pause", "admin_action:resume"]
+    finally:
+        services.close()
