@@ -113,6 +113,12 @@ def emulator_stats(url: str) -> dict[str, Any]:
     return stats
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process ``pid`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     """Measure one full send; returns the figures."""
     size = 50_000 if quick else int(os.environ.get("BENCH_SUBSCRIBERS", "1000000"))
@@ -124,9 +130,13 @@ def main(quick: bool = False) -> dict[str, Any]:
             services = Services.open(load_settings(config))
             add_subscribers(services, size)
             before = peak_rss_mb()
+            emulator_cpu = cpu_seconds(emulator.pid)
+            cpu = time.process_time()
             started = time.perf_counter()
             result = start_send(services, "bench", options=RunOptions())
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu
             services.close()
         stats = emulator_stats(url)
     finally:
@@ -138,6 +148,12 @@ def main(quick: bool = False) -> dict[str, Any]:
         "accepted": result.counts.get("accepted", 0),
         "seconds": round(elapsed, 2),
         "recipients_per_s": round(result.counts.get("accepted", 0) / elapsed),
+        # CPU seconds per 1,000 recipients: what the figure would be on idle cores
+        # (the development machine is shared; wall-clock rates drop with its load).
+        "sender_cpu_s": round(cpu, 1),
+        "emulator_cpu_s": round(emulator_cpu, 1),
+        "sender_cpu_ms_per_1000": round(cpu / size * 1e6, 1),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "requests": stats["accepted_requests"],
         "emulator_recipients": stats["recipients"],
         "duplicates": stats["duplicates"],
