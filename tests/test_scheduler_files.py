@@ -134,3 +134,20 @@ def test_a_missed_issue_sent_by_hand_reads_sent(fast: Services) -> None:
     scheduler.reconcile()
     assert status_of(fast, "by-hand") == IssueStatus.SENT
     assert scheduler.planned() == {}
+
+
+def test_the_web_app_runs_the_scheduler_in_its_lifespan_only_when_asked(
+    services: Services,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsletter.web import create_app
+
+    write_issue(services, "web", iso(soon(3600)))
+    with TestClient(create_app(services, scheduler=True)) as client:
+        scheduler = client.app.state.scheduler  # type: ignore[attr-defined]
+        assert scheduler.running
+        assert set(scheduler.planned()) == {"web"}
+    assert not scheduler.running
+    with TestClient(create_app(services)) as client:
+        assert not hasattr(client.app.state, "scheduler")  # type: ignore[attr-defined]
