@@ -80,7 +80,8 @@ def test_two_workers_share_the_queue_and_send_each_reader_once(pg_services: Serv
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert sorted(finished) == sorted(send_ids)  # each send run by exactly one worker
+    # Every send finished; a worker that joined a send (its batches) reports it too.
+    assert sorted(set(finished)) == sorted(send_ids)
     with db.transaction(pg_services.sessions) as session:
         for send_id in send_ids:
             counts = store.counts(session, send_id)
