@@ -1,0 +1,174 @@
+"""Several ``newsletter worker`` processes on PostgreSQL share one send; one is SIGKILLed.
+
+Real processes, a real PostgreSQL database, the real ``sendgrid`` client against the local
+emulator. What must hold whatever instant the kill lands: nobody receives the issue twice,
+every reader is either accepted or reported ``unknown``, and the work was shared.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import distinct, func, select
+
+from newsletter.delivery import RunOptions, create_send, resume_send
+from newsletter.delivery.emulator import Emulator, Fault
+from newsletter.delivery.models import Delivery, Send
+from newsletter.services import Services
+from newsletter.settings import load_settings
+from subscribers.models import Subscriber
+from tests.conftest import REPO, base_config, write_config
+from tests.fixtures.delivery import add_audience
+
+pytestmark = pytest.mark.postgres
+
+AUDIENCE = 1500
+BATCH = 10
+ISSUE = """---
+title: "일꾼 셋: three workers"
+date: 2025-01-06 08:00:00 +0900
+---
+안녕하세요 — one issue, three workers, one of them killed.
+"""
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, postgres_url: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
+    """A PostgreSQL project sending through SendGrid (the emulator), with an issue file."""
+    config = base_config(tmp_path)
+    config["database"] = {"url": postgres_url}
+    config["delivery"] = {
+        "backend": "sendgrid",
+        "batch_size": BATCH,
+        "sendgrid": {"host": emulator.url, "timeout": "10s"},
+    }
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    monkeypatch.setenv("SENDGRID_API_KEY", "test-key")
+    path = write_config(tmp_path, config)
+    (tmp_path / "issues" / "2025-01-06-three-workers.md").write_text(ISSUE, encoding="utf-8")
+    services = Services.open(load_settings(path))
+    yield services
+    services.close()
+
+
+def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "newsletter", "--config", str(config), "worker"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_for(what: str, condition: Callable[[], bool], *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def _runners(services: Services, send_id: int) -> int:
+    """How many distinct runners have claimed rows of the send so far."""
+    with services.sessions() as session:
+        query = select(func.count(distinct(Delivery.worker))).where(Delivery.send_id == send_id)
+        return int(session.scalar(query) or 0)
+
+
+def _ledger(services: Services, send_id: int) -> dict[str, int]:
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.send_id == send_id)
+            .group_by(Delivery.status)
+        ).all()
+    return {status: int(n) for status, n in rows}
+
+
+def _wait_until_drained(services: Services, send_id: int, *, timeout: float) -> None:
+    """Until nothing is pending and the rows in flight stop changing (the survivors idle)."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        now = _ledger(services, send_id)
+        if not now.get("pending") and now == last:
+            return
+        last = now
+        time.sleep(1.0)
+    raise AssertionError(f"the surviving workers did not finish: {last}")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_three_workers_one_killed_mid_send_nobody_gets_it_twice(
+    project: Services, emulator: Emulator, tmp_path: Path
+) -> None:
+    add_audience(project, AUDIENCE)
+    # Every request takes a while, so each worker spends its time mid-request.
+    emulator.queue(*[Fault("slow", delay=0.2) for _ in range(2 * AUDIENCE // BATCH)])
+    config = tmp_path / "config.yaml"
+    logs = [tmp_path / f"worker{n}.log" for n in range(3)]
+    workers = [_start_worker(config, log) for log in logs]
+    victim = workers[0]
+    try:
+        _wait_for("every worker is up", lambda: all("waiting" in p.read_text() for p in logs))
+        send_id = create_send(project, "three-workers")
+        _wait_for("all three workers send", lambda: _runners(project, send_id) >= 3)
+        assert all(w.poll() is None for w in workers), "a worker exited early"
+        time.sleep(random.uniform(0.0, 0.3))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        _wait_until_drained(project, send_id, timeout=120)
+    finally:
+        _stop(workers)
+    output = "\n".join(log.read_text() for log in logs)
+
+    with project.sessions() as session:
+        status = session.scalar(select(Send.status).where(Send.id == send_id))
+        sharing = session.scalar(
+            select(func.count(distinct(Delivery.worker))).where(
+                Delivery.send_id == send_id, Delivery.status == "accepted"
+            )
+        )
+    if status != "sent":
+        # The operator knows the killed worker is gone: take the send over at once.
+        resume_send(project, send_id, force=True, options=RunOptions())
+    ledger = _ledger(project, send_id)
+    print(f"ledger after the kill and the takeover: {ledger}")  # -s: where the kill landed
+    assert sum(ledger.values()) == AUDIENCE, ledger
+    assert set(ledger) <= {"accepted", "unknown"}, ledger  # nothing pending, failed or lost
+    assert (sharing or 0) >= 2, f"one worker did all the sending\n{output}"
+
+    received = Counter(r for request in emulator.state.accepted for r in request.recipients)
+    assert max(received.values()) == 1, "a reader got the issue twice"
+    with project.sessions() as session:
+        by_status = dict(
+            session.execute(
+                select(Subscriber.email, Delivery.status)
+                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                .where(Delivery.send_id == send_id)
+            ).all()
+        )
+    accepted = {email for email, s in by_status.items() if s == "accepted"}
+    unknown = {email for email, s in by_status.items() if s == "unknown"}
+    assert accepted <= set(received), "a row settled accepted that SendGrid never got"
+    assert set(received) <= accepted | unknown
+    assert len(unknown) <= 4 * BATCH  # at most the killed worker's batches in flight
