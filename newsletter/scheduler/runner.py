@@ -251,7 +251,7 @@ class IssueScheduler:
         firing = Firing(slug, instant, started)
         self.firings.append(firing)
         log.info(
-            "scheduler: starting send of %s due %s (late by %.3f s)",
+            "scheduler: starting send of %s due %s (late by %.6f s)",
             slug,
             instant.isoformat(),
             lateness.total_seconds(),
