@@ -15,7 +15,7 @@ class Action(StrEnum):
     WAIT = "wait"  # its instant is ahead: keep a job at it
     FIRE = "fire"  # its instant passed within max_lateness: start the send at once
     MISS = "miss"  # its instant passed beyond max_lateness: mark it missed, never send
-    HOLD = "hold"  # another scheduler claimed it moments ago: leave it alone
+    HOLD = "hold"  # a start that created no send was tried less than a lease ago: wait
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 Three kinds of jobs run in one ``BackgroundScheduler``:
 
 - ``issue:SLUG`` — one date job per ``scheduled`` issue, at its instant; it claims the
-  instant in the database (``store.claim_firing``) and calls ``send(services, slug)``;
+  issue (``scheduled`` → ``sending`` in one conditional UPDATE, ``store.claim_firing``)
+  and calls ``send(services, slug)`` (the delivery engine's ``start_send``);
 - ``poll`` — every ``poll_interval`` (1 s): reconcile the jobs with the database, so a
-  ``newsletter schedule``/``cancel``/``issues sync`` run elsewhere is picked up at once;
+  ``newsletter schedule``/``cancel``/``issues sync`` run elsewhere is picked up at once,
+  and mirror each send's outcome onto its issue;
 - ``sync`` — every ``scheduler.sync_interval``: sync ``issues/`` into the database.
 
 Nothing is kept only in memory: after a restart the first reconcile sends what fell due
