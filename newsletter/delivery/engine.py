@@ -256,6 +256,7 @@ class _BatchLoop:
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: int = 0
+    clean: bool = False  # the send's error streak is known to be zero
 
     def run(self, concurrency: int) -> None:
         if concurrency <= 1:
@@ -304,9 +305,20 @@ class _BatchLoop:
     def _after(
         self, claimed: int, accepted: int, failed: int, pause_reason: str, errors: list[str]
     ) -> None:
+        if failed or pause_reason or not self.clean:
+            self._record(accepted, failed, pause_reason, errors)
+        with self.lock:
+            self.done += claimed
+            if self.progress is not None:
+                self.progress(self.done, self.send.total)
+
+    def _record(self, accepted: int, failed: int, pause_reason: str, errors: list[str]) -> None:
+        """Count errors on the send (shared by workers) and pause it when the rule says so."""
         limit = self.services.settings.delivery.pause_after_errors
         with db.transaction(self.services.sessions) as session:
             streak = store.record_errors(session, self.send.id, failed=failed, reset=accepted > 0)
+            # While nothing fails there is no streak to reset: skip the write per batch.
+            self.clean = streak == 0
             reason = pause_reason
             if not reason and limit and streak >= limit:
                 reason = (
@@ -321,10 +333,6 @@ class _BatchLoop:
                     error=reason,
                     only_from=[SendStatus.SENDING],
                 )
-        with self.lock:
-            self.done += claimed
-            if self.progress is not None:
-                self.progress(self.done, self.send.total)
 
 
 def _finish(services: Services, send_id: int, *, worker: str) -> None:

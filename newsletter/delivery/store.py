@@ -285,48 +285,39 @@ def claim_batch(
                 attempts=ledger.c.attempts + 1,
                 updated_at=now,
             )
-            .returning(ledger.c.id)
+            .returning(ledger.c.id, ledger.c.subscriber_id)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     if not claimed:
         return 0, []
-    batch_rows = session.execute(
-        select(ledger.c.id, Subscriber.id, Subscriber.email, Subscriber.name)
-        .select_from(ledger)
-        .join(Subscriber, Subscriber.id == ledger.c.subscriber_id)
-        .where(
-            ledger.c.send_id == send_id,
-            ledger.c.status == DeliveryStatus.SENDING.value,  # the claim index, by id range
-            ledger.c.id.between(min(claimed), max(claimed)),
-            ledger.c.batch == batch,
-        )
-        .order_by(ledger.c.id)
-    ).all()
-    allowed = _eligible_between(session, newsletter_id, now, [row[1] for row in batch_rows] or [0])
-    eligible = [row for row in batch_rows if row[1] in allowed]
-    rows = [ClaimedDelivery(did, sid, email, name or "") for did, sid, email, name in eligible]
+    by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id in claimed}
+    people = _eligible_between(session, newsletter_id, now, list(by_subscriber))
+    rows = [
+        ClaimedDelivery(by_subscriber[sid], sid, email, name or "")
+        for sid, email, name in people
+        if sid in by_subscriber
+    ]
     if len(rows) < len(claimed):
-        kept = {row.delivery_id for row in rows}
-        gone = [d for d in claimed if d not in kept]
+        kept = {row.subscriber_id for row in rows}
+        gone = [d for sid, d in by_subscriber.items() if sid not in kept]
         skipped = "not eligible at send time"
         settle(
             session, [Settlement(d, DeliveryStatus.SKIPPED, error=skipped) for d in gone], now=now
         )
-    return len(claimed), rows
+    return len(claimed), sorted(rows, key=lambda row: row.delivery_id)
 
 
 def _eligible_between(
     session: Session, newsletter_id: str, now: datetime, subscriber_ids: list[int]
-) -> set[int]:
-    """Which subscribers in the id range of ``subscriber_ids`` may be mailed now.
+) -> list[tuple[int, str, str | None]]:
+    """(id, email, name) of the eligible subscribers in the id range of ``subscriber_ids``.
 
     A range on the audience index (newsletter, status, subscriber) rather than an IN list:
     a batch's subscribers are nearly contiguous because the fan-out follows their ids.
+    The caller keeps those of its batch.
     """
     query = (
-        select(Subscriber.id)
+        select(Subscriber.id, Subscriber.email, Subscriber.name)
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(
@@ -334,7 +325,7 @@ def _eligible_between(
             Subscription.subscriber_id.between(min(subscriber_ids), max(subscriber_ids)),
         )
     )
-    return set(session.scalars(query))
+    return [(int(sid), str(email), name) for sid, email, name in session.execute(query)]
 
 
 def settle(session: Session, settlements: Iterable[Settlement], *, now: datetime) -> None:
