@@ -168,7 +168,7 @@ def test_restart_across_the_instant_within_and_beyond_max_lateness(
 ) -> None:
     serve = start_serve(tmp_path, serves, max_lateness="8s")
     now = utcnow()
-    beyond, within = now + timedelta(seconds=3.5), now + timedelta(seconds=12.5)
+    beyond, within = now + timedelta(seconds=6), now + timedelta(seconds=15)
     write_issue(project, "beyond", iso(beyond))
     write_issue(project, "within", iso(within))
     assert wait_for(lambda: "within planned" in serve.log and "beyond planned" in serve.log)
