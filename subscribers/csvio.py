@@ -111,14 +111,19 @@ def sniff_format(path: Path, encoding: str | None = None) -> CsvFormat:
     lines = sample.splitlines()
     first = lines[0] if lines else ""
     # Whole lines only: the sample's last line may be cut in the middle.
-    delimiter = _sniff_delimiter("\n".join(lines[:50]), first)
+    sniffed = _sniff_delimiter("\n".join(lines[:50]), first)
+    # A recognised header settles the delimiter; the sniffer is only a guess when names
+    # contain commas, semicolons or tabs themselves.
+    for delimiter in dict.fromkeys([sniffed, *DELIMITERS]):
+        first_row = next(csv.reader([first], delimiter=delimiter), [])
+        keys = [_header_key(cell) for cell in first_row]
+        email_column = next((i for i, key in enumerate(keys) if key in EMAIL_HEADERS), None)
+        if email_column is not None:
+            name_column = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
+            status_column = next((i for i, k in enumerate(keys) if k in STATUS_HEADERS), None)
+            return CsvFormat(encoding, delimiter, True, email_column, name_column, status_column)
+    delimiter = sniffed
     first_row = next(csv.reader([first], delimiter=delimiter), [])
-    keys = [_header_key(cell) for cell in first_row]
-    email_column = next((i for i, key in enumerate(keys) if key in EMAIL_HEADERS), None)
-    if email_column is not None:
-        name_column = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
-        status_column = next((i for i, key in enumerate(keys) if key in STATUS_HEADERS), None)
-        return CsvFormat(encoding, delimiter, True, email_column, name_column, status_column)
     if first_row and not any("@" in cell for cell in first_row) and len(lines) > 1:
         raise ImportRejected(
             f"{path}: no email column in the header {first_row!r} (expected e.g. email, 이메일)"
@@ -167,14 +172,14 @@ def read_rows(
 def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
     if fmt.email_column >= len(cells):
         return Reject(line, "", "no email address in this row")
-    value = _unguard(cells[fmt.email_column])
+    value = unguard(cells[fmt.email_column])
     try:
         address = parse_address(value)
     except InvalidAddress as exc:
         return Reject(line, value, str(exc))
     name = ""
     if fmt.name_column is not None and fmt.name_column < len(cells):
-        name = clean_name(_unguard(cells[fmt.name_column]))
+        name = clean_name(unguard(cells[fmt.name_column]))
     opt_out = False
     if fmt.status_column is not None and fmt.status_column < len(cells):
         opt_out = cells[fmt.status_column].strip().lower() in OPT_OUT_STATUSES
@@ -182,15 +187,19 @@ def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
     return Row(line, address.email, address.normalized, digest, name, opt_out)
 
 
-def _unguard(cell: str) -> str:
-    if cell.startswith("'") and cell[1:2] in FORMULA_PREFIXES:
-        return cell[1:]
-    return cell
+def unguard(cell: str) -> str:
+    """Undo :func:`guard`: a leading ``'`` before a formula character (or before another
+    guarded cell) is the spreadsheet's "this is text" mark, not part of the value."""
+    return cell[1:] if _guarded(cell) else cell
+
+
+def _guarded(cell: str) -> bool:
+    return cell.startswith("'") and (cell[1:2] in FORMULA_PREFIXES or _guarded(cell[1:]))
 
 
 def guard(cell: str) -> str:
-    """Protect a cell from being run as a spreadsheet formula (undone by reading)."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+    """Protect a cell from being run as a spreadsheet formula (undone by :func:`unguard`)."""
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) or _guarded(cell) else cell
 
 
 class RejectsWriter:

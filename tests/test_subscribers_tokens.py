@@ -43,7 +43,7 @@ def test_round_trip(purpose: TokenPurpose, subscriber_id: int, newsletter: str |
         newsletter,
     )
     assert set(token) <= URL_SAFE
-    assert len(token) < 80
+    assert len(token) <= 100  # ~45 for a real id and newsletter
 
 
 @given(PURPOSES, IDS, NEWSLETTERS, st.data())
