@@ -75,7 +75,7 @@ def test_cancel_then_schedule_again(services: Services, config_path: Path) -> No
     code, out, _ = invoke(config_path, "cancel", "weekly-3")
     assert code == 0, out
     assert status_of(services, "weekly-3") == IssueStatus.CANCELLED
-    assert schedule_view(services, "weekly-3").note.startswith("cancelled by ")
+    assert schedule_view(services, "weekly-3").note.startswith("by ")
     code, out, _ = invoke(config_path, "schedule", "weekly-3")
     assert code == 0, out
     assert status_of(services, "weekly-3") == IssueStatus.SCHEDULED

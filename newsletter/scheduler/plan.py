@@ -46,7 +46,7 @@ def decide(
 def missed_note(decision: Decision, max_lateness: timedelta) -> str:
     """One line saying why an issue was not sent by itself."""
     return (
-        f"missed: its instant passed {_human(decision.lateness)} ago, beyond "
+        f"its instant passed {_human(decision.lateness)} ago, beyond "
         f"scheduler.max_lateness ({_human(max_lateness)}); send or cancel it by hand"
     )
 

@@ -205,7 +205,7 @@ class IssueScheduler:
         with transaction(self.services.sessions) as session:
             changed = store.set_status(session, issue.id, to=status, only_from=OPEN, note=note)
         if changed and status == IssueStatus.MISSED:
-            log.warning("scheduler: %s %s", issue.slug, note)
+            log.warning("scheduler: %s missed: %s", issue.slug, note)
 
     def _follow_sends(self, now: datetime) -> None:
         """Mirror each send onto its issue (whoever started it: the scheduler, `newsletter

@@ -106,7 +106,7 @@ def cancel_issue(services: Services, slug: str, *, by: str = "") -> ScheduleResu
             raise SchedulerError(_refusal(slug, issue.status))
         if issue.status == IssueStatus.DRAFT:
             raise SchedulerError(f"{slug} is a draft: it is not scheduled")
-        note = f"cancelled by {by}" if by else "cancelled"
+        note = f"by {by}" if by else ""
         store.set_status(
             session,
             issue.id,
@@ -120,7 +120,6 @@ def cancel_issue(services: Services, slug: str, *, by: str = "") -> ScheduleResu
         issue.instant,
         describe(issue.instant, zone),
         issue.override_at is not None,
-        note if issue.status != IssueStatus.CANCELLED else "",
     )
 
 
