@@ -187,10 +187,16 @@ def issues_list(
                 row["newsletter"],
                 row["publish_at_local"],
                 _next_send(row),
-                " ".join(filter(None, [row["status"], row.get("schedule_note", "")])),
+                _status(row),
                 row["title"],
             )
     console.print(table)
+
+
+def _status(row: dict[str, Any]) -> str:
+    """The status, with the scheduler's note (why missed, who cancelled) when there is one."""
+    note = row.get("schedule_note", "")
+    return f"{row['status']} ({note})" if note else str(row["status"])
 
 
 def _next_send(row: dict[str, Any]) -> str:
