@@ -7,6 +7,7 @@ imports it (``--confirmed --partial``) into a fresh migrated project database th
 real code path (``Services`` + ``subscribers.bulk.import_csv``), one transaction, commit
 included. Reports wall and CPU seconds, rows per second and peak RSS. With
 ``$BENCH_POSTGRES_URL`` set it also runs against a throwaway PostgreSQL database.
+Also times signing and verifying unsubscribe tokens (one per recipient in a send).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from newsletter import db
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from subscribers.bulk import import_csv
+from subscribers.tokens import TokenPurpose, TokenSigner
 
 GIVEN = ["민준", "서연", "도윤", "지우", "Alex", "Sam", "Jordan", "하은", "Taylor", "예준"]
 FAMILY = ["김", "이", "박", "최", "Kim", "Lee", "Park", "정", "Smith", "강"]
@@ -87,7 +89,26 @@ def main(quick: bool = False) -> dict[str, Any]:
                 for key, value in _import_once(project, csv_path, url).items():
                     figures[f"postgres_{key}"] = value
     figures["peak_rss_mb"] = _peak_rss_mb()
+    figures.update(_tokens(20_000 if quick else 200_000))
     return figures
+
+
+def _tokens(count: int) -> dict[str, float]:
+    """Token signing/verification speed: the delivery engine signs one link per recipient."""
+    signer = TokenSigner(["newest-secret", "older-secret"])
+    started = time.perf_counter()
+    tokens = [signer.dumps(TokenPurpose.UNSUBSCRIBE, i, "weekly") for i in range(count)]
+    signed = time.perf_counter() - started
+    started = time.perf_counter()
+    for token in tokens[: count // 4]:
+        signer.loads(token, TokenPurpose.UNSUBSCRIBE)
+    verified = time.perf_counter() - started
+    return {
+        "token_sign_us": round(signed / count * 1e6, 2),
+        "token_signs_per_s": round(count / signed),
+        "token_verify_us": round(verified / (count // 4) * 1e6, 2),
+        "token_length": len(tokens[-1]),
+    }
 
 
 def _peak_rss_mb() -> int:
