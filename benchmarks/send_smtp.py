@@ -76,7 +76,7 @@ def _message_size(services: Services) -> int:
     recipient = Recipient(
         "r1@example.net", values=values, headers=links.headers(values["unsubscribe_url"])
     )
-    return len(build_message(content, recipient))
+    return len(build_message(content, recipient, eight_bit=True))  # smtp-sink takes 8BITMIME
 
 
 def _ceiling(source: str, port: int, messages: int, size: int) -> float:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from email import message_from_bytes
 from email.policy import default
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,8 +43,9 @@ def _recipient(name: str = "김 <독자>") -> Recipient:
     )
 
 
-def test_the_message_parses_cleanly_with_short_lines_and_folded_headers() -> None:
-    raw = build_message(_content(), _recipient())
+@pytest.mark.parametrize("eight_bit", [False, True])
+def test_the_message_parses_cleanly_with_short_lines_and_folded_headers(eight_bit: bool) -> None:
+    raw = build_message(_content(), _recipient(), eight_bit=eight_bit)
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
     parsed = message_from_bytes(raw, policy=default)
@@ -57,14 +59,18 @@ def test_the_message_parses_cleanly_with_short_lines_and_folded_headers() -> Non
     assert html is not None and "김 &lt;독자&gt;" in html.get_content()
     assert text is not None and "본문 김 <독자>\r\n" in text.get_content()  # canonical CRLF
     assert text.get_content().count("긴 줄") == 300  # a long line survives soft breaks
+    # Raw UTF-8 only where SMTP's 998-byte line limit holds: the long text stays QP.
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert html["Content-Transfer-Encoding"] == ("8bit" if eight_bit else "quoted-printable")
 
 
 @settings(max_examples=60, deadline=None)
-@given(subject=TEXT, name=TEXT, body=TEXT)
-def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str) -> None:
-    parsed = message_from_bytes(
-        build_message(_content(subject, body), _recipient(name)), policy=default
-    )
+@given(subject=TEXT, name=TEXT, body=TEXT, eight_bit=st.booleans())
+def test_any_subject_name_and_body_round_trip(
+    subject: str, name: str, body: str, eight_bit: bool
+) -> None:
+    raw = build_message(_content(subject, body), _recipient(name), eight_bit=eight_bit)
+    parsed = message_from_bytes(raw, policy=default)
     assert not parsed.defects
     assert parsed["Subject"] == subject
     assert parsed["To"].addresses[0].display_name == name

@@ -3,6 +3,8 @@ from __future__ import annotations
 from email import message_from_bytes
 from email.policy import default
 
+import pytest
+
 from newsletter.delivery.backends.smtp import SmtpBackend
 from newsletter.delivery.message import Batch, Content, Outcome, Recipient
 from newsletter.settings import SmtpSettings
@@ -25,7 +27,7 @@ def _content() -> Content:
     return Content(
         subject="이번 주 소식 / This week",
         html="<p>안녕하세요 %%name%%님 <a href='%%unsub%%'>구독 해지</a></p>",
-        text="안녕하세요 [[name]]님\n구독 해지: [[unsub]]",
+        text="안녕하세요 [[name]]님\n.점으로 시작하는 줄\n.\n구독 해지: [[unsub]]",
         from_email="editor@example.org",
         from_name="Test Letters",
         reply_to="reply@example.org",
@@ -48,12 +50,16 @@ def _recipient(email: str, name: str = "김<독자>") -> Recipient:
     )
 
 
-def _backend(sink: SmtpSink) -> SmtpBackend:
-    return SmtpBackend(SmtpSettings(host=sink.host, port=sink.port, connections=3))
+def _backend(sink: SmtpSink, *, pipelining: bool | None = None) -> SmtpBackend:
+    settings = SmtpSettings(host=sink.host, port=sink.port, connections=3)
+    return SmtpBackend(settings, pipelining=pipelining)
 
 
-def test_every_message_parses_without_defects_and_has_every_header(smtp_sink: SmtpSink) -> None:
-    backend = _backend(smtp_sink)
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_every_message_parses_without_defects_and_has_every_header(
+    smtp_sink: SmtpSink, pipelining: bool
+) -> None:
+    backend = _backend(smtp_sink, pipelining=pipelining)
     recipients = [_recipient(f"reader{i}@example.net") for i in range(7)]
     results = backend.send(Batch(_content(), recipients))
     backend.close()
@@ -72,10 +78,14 @@ def test_every_message_parses_without_defects_and_has_every_header(smtp_sink: Sm
         assert "김&lt;독자&gt;님" in html.get_content()  # escaped in HTML
         assert "김<독자>님" in text.get_content()  # raw in text
         assert f"tok-{rcpts[0]}" in text.get_content()
+        assert "\r\n.점으로 시작하는 줄\r\n.\r\n" in text.get_content()  # dots survive
 
 
-def test_4xx_is_deferred_and_5xx_failed_per_recipient(smtp_sink: SmtpSink) -> None:
-    backend = _backend(smtp_sink)
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_4xx_is_deferred_and_5xx_failed_per_recipient(
+    smtp_sink: SmtpSink, pipelining: bool
+) -> None:
+    backend = _backend(smtp_sink, pipelining=pipelining)
     batch = Batch(
         _content(),
         [_recipient("ok@example.net"), _recipient("temp-x@example.net"), _recipient("bad-y@x.net")],

@@ -20,7 +20,10 @@ class OutboxBackend(Backend):
 
     def build_payload(self, batch: Batch) -> list[bytes]:
         """One complete message per recipient."""
-        return [build_message(batch.content, recipient) for recipient in batch.recipients]
+        return [
+            build_message(batch.content, recipient, eight_bit=True)
+            for recipient in batch.recipients
+        ]
 
     def post(self, payload: list[bytes]) -> list[str]:
         """Add every message to the Maildir; returns the Maildir keys."""

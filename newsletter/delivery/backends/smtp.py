@@ -8,45 +8,76 @@ would make the caller resend the whole batch. Each recipient gets its own result
 from __future__ import annotations
 
 import queue
+import re
 import smtplib
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from newsletter.delivery.backends.base import Backend
-from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_message
+from newsletter.delivery.message import (
+    Batch,
+    Content,
+    Outcome,
+    Recipient,
+    RecipientResult,
+    build_message,
+)
 from newsletter.errors import ConfigError
 from newsletter.settings import SmtpSettings
 
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One message ready for the wire: sender, recipient and the RFC 5322 bytes."""
+    """One message for the wire: sender, recipient, and what its RFC 5322 bytes are made of.
 
-    sender: str
-    recipient: str
-    data: bytes
+    The bytes are built by the sending thread (:attr:`data`), so building one message
+    overlaps with the network waits of the others.
+    """
+
+    content: Content
+    to: Recipient
+
+    @property
+    def sender(self) -> str:
+        return self.content.from_email
+
+    @property
+    def recipient(self) -> str:
+        return self.to.email
+
+    def data(self, *, eight_bit: bool) -> bytes:
+        """The message's bytes (raw UTF-8 bodies when the server takes 8BITMIME)."""
+        return build_message(self.content, self.to, eight_bit=eight_bit)
+
+
+#: Lines starting with a dot are doubled on the wire (RFC 5321 4.5.2).
+_DOT_LINE = re.compile(rb"(?m)^\.")
 
 
 class SmtpBackend(Backend):
     """Sends through an SMTP server with up to ``settings.connections`` open connections."""
 
     name = "smtp"
+    # Two batches side by side: one is claimed and settled while the other is on the wire
+    # (the connections stay ``settings.connections``: the pool is shared).
+    parallel_batches = 2
 
-    def __init__(self, settings: SmtpSettings, *, password: str | None = None) -> None:
+    def __init__(
+        self, settings: SmtpSettings, *, password: str | None = None, pipelining: bool | None = None
+    ) -> None:
         if settings.username and not password:
             raise ConfigError("delivery.smtp.username is set but NEWSLETTER_SMTP_PASSWORD is not")
         self.settings = settings
         self.password = password
+        # None: pipeline when the server advertises PIPELINING (RFC 2920); True/False forces.
+        self.pipelining = pipelining
         self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(settings.connections, thread_name_prefix="smtp")
 
     def build_payload(self, batch: Batch) -> list[Envelope]:
-        """One complete message per recipient, as bytes with CRLF line ends."""
-        return [
-            _envelope(batch.content.from_email, r.email, build_message(batch.content, r))
-            for r in batch.recipients
-        ]
+        """One envelope per recipient (its message is built when it is sent)."""
+        return [Envelope(batch.content, r) for r in batch.recipients]
 
     def post(self, payload: list[Envelope]) -> list[tuple[Outcome, str]]:
         """Send every envelope over the pooled connections, in parallel."""
@@ -80,36 +111,25 @@ class SmtpBackend(Backend):
         except (smtplib.SMTPException, OSError) as exc:
             return _classify(exc)
         try:
-            # An internationalized address needs the server's SMTPUTF8 (RFC 6531).
-            options = [] if envelope.recipient.isascii() else ["SMTPUTF8"]
-            refused = connection.sendmail(
-                envelope.sender, [envelope.recipient], envelope.data, mail_options=options
-            )
+            if self.pipelining or (self.pipelining is None and connection.has_extn("pipelining")):
+                result = _pipelined(connection, envelope)
+            else:
+                result = _one_by_one(connection, envelope)
         except smtplib.SMTPServerDisconnected as exc:
             connection.close()
             return Outcome.DEFERRED, f"connection lost: {exc}"
         except (smtplib.SMTPException, OSError) as exc:
-            self._checkin(connection)
+            # smtplib has said RSET already where the conversation allows it.
+            connection.close()
             return _classify(exc)
-        self._checkin(connection)
-        if refused:
-            code, reply = next(iter(refused.values()))
-            return _reply_outcome(code), f"{code} {reply.decode(errors='replace')}"
-        return Outcome.ACCEPTED, ""
+        self._idle.put(connection)
+        return result
 
     def _checkout(self) -> smtplib.SMTP:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
             return self._connect()
-
-    def _checkin(self, connection: smtplib.SMTP) -> None:
-        try:
-            connection.rset()
-        except (smtplib.SMTPException, OSError):
-            connection.close()
-            return
-        self._idle.put(connection)
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -125,11 +145,51 @@ class SmtpBackend(Backend):
                 connection.starttls(context=ssl.create_default_context())
         if s.username and self.password:
             connection.login(s.username, self.password)
+        connection.ehlo_or_helo_if_needed()
         return connection
 
 
-def _envelope(sender: str, recipient: str, data: bytes) -> Envelope:
-    return Envelope(sender=sender, recipient=recipient, data=data)
+def _one_by_one(connection: smtplib.SMTP, envelope: Envelope) -> tuple[Outcome, str]:
+    # An internationalized address needs the server's SMTPUTF8 (RFC 6531).
+    options = [] if envelope.recipient.isascii() else ["SMTPUTF8"]
+    eight_bit = connection.has_extn("8bitmime")
+    if eight_bit:
+        options.append("BODY=8BITMIME")
+    try:
+        refused = connection.sendmail(
+            envelope.sender,
+            [envelope.recipient],
+            envelope.data(eight_bit=eight_bit),
+            mail_options=options,
+        )
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+        return _classify(exc)  # the conversation was reset: the connection stays usable
+    if refused:
+        code, reply = next(iter(refused.values()))
+        return _reply_outcome(code), f"{code} {reply.decode(errors='replace')}"
+    return Outcome.ACCEPTED, ""
+
+
+def _pipelined(connection: smtplib.SMTP, envelope: Envelope) -> tuple[Outcome, str]:
+    """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips."""
+    eight_bit = connection.has_extn("8bitmime")
+    params = ("" if envelope.recipient.isascii() else " SMTPUTF8") + (
+        " BODY=8BITMIME" if eight_bit else ""
+    )
+    commands = (
+        f"MAIL FROM:<{envelope.sender}>{params}\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n"
+    )
+    connection.send(commands.encode("utf-8"))
+    replies = [connection.getreply() for _ in range(3)]
+    if replies[2][0] != 354:
+        connection.rset()
+        code, text = next((r for r in replies[:2] if r[0] >= 400), replies[2])
+        return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
+    connection.send(_DOT_LINE.sub(b"..", envelope.data(eight_bit=eight_bit)) + b".\r\n")
+    code, text = connection.getreply()
+    if code != 250:
+        return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
+    return Outcome.ACCEPTED, ""
 
 
 def _reply_outcome(code: int) -> Outcome:
