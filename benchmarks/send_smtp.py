@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -101,38 +102,51 @@ def _ceiling(source: str, port: int, messages: int, size: int) -> float:
 
 
 def main(quick: bool = False) -> dict[str, Any]:
-    """Measure a full SMTP send and the smtp-source ceiling on the same sink."""
-    size = 2_000 if quick else 20_000
+    """Measure full SMTP sends and the smtp-source ceiling, alternating, on the same sink.
+
+    The development machine is shared: each round measures the ceiling right before our
+    send, and the figures are medians over the rounds.
+    """
+    size, rounds = (2_000, 3) if quick else (20_000, 3)
     sink_bin, source_bin = _tool("smtp-sink"), _tool("smtp-source")
     if sink_bin is None or source_bin is None:
         return {"subscribers": size, "error": "Postfix smtp-sink/smtp-source not found"}
     port = _free_port()
     sink = subprocess.Popen([sink_bin, "-u", "nobody", f"127.0.0.1:{port}", "256"], env=_env())
+    ours: list[float] = []
+    ceilings: list[float] = []
     try:
         _wait_for(port)
         with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
             extra = {"smtp": {"host": "127.0.0.1", "port": port, "connections": CONNECTIONS}}
-            services = Services.open(
-                load_settings(make_project(Path(tmp), backend="smtp", extra=extra))
-            )
+            config = make_project(Path(tmp), backend="smtp", extra=extra)
+            issue = Path(tmp) / "issues" / "2026-01-05-bench.md"
+            services = Services.open(load_settings(config))
             add_subscribers(services, size)
             message_bytes = _message_size(services)
-            started = time.perf_counter()
-            result = start_send(services, "bench", options=RunOptions())
-            ours = result.counts.get("accepted", 0) / (time.perf_counter() - started)
+            for n in range(rounds):
+                ceilings.append(_ceiling(source_bin, port, size, message_bytes))
+                slug = f"bench-{n}"
+                (issue.parent / f"2026-01-05-{slug}.md").write_bytes(issue.read_bytes())
+                started = time.perf_counter()
+                result = start_send(services, slug, options=RunOptions())
+                ours.append(result.counts.get("accepted", 0) / (time.perf_counter() - started))
             services.close()
-        ceiling = _ceiling(source_bin, port, size, message_bytes)
     finally:
         sink.terminate()
         sink.wait()
     return {
         "subscribers": size,
+        "rounds": rounds,
         "message_bytes": message_bytes,
         "connections": CONNECTIONS,
         "accepted": result.counts.get("accepted", 0),
-        "ours_messages_per_s": round(ours),
-        "smtp_source_messages_per_s": round(ceiling),
-        "ratio_of_ceiling": round(ours / ceiling, 2),
+        "ours_messages_per_s": round(statistics.median(ours)),
+        "smtp_source_messages_per_s": round(statistics.median(ceilings)),
+        "ratio_of_ceiling": round(statistics.median(ours) / statistics.median(ceilings), 2),
+        "rounds_ours": [round(x) for x in ours],
+        "rounds_ceiling": [round(x) for x in ceilings],
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "peak_rss_mb": peak_rss_mb(),
     }
 
