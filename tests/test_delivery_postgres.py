@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailbox
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_concurrent_batch_claims_skip_each_others_rows(pg_services: Services) ->
     assert len(ids_a) == 10 and len(ids_b) == 10 and not ids_a & ids_b
 
 
-def test_two_workers_share_the_queue_and_send_each_reader_once(pg_services: Services) -> None:
+def test_two_workers_share_the_sends_and_mail_each_reader_once(pg_services: Services) -> None:
     add_audience(pg_services, 40)
     small = with_delivery(pg_services, batch_size=7)
     send_ids = [create_send(small, slug, renderer=stand_in_renderer) for slug in ("a", "b", "c")]
@@ -65,7 +66,7 @@ def test_two_workers_share_the_queue_and_send_each_reader_once(pg_services: Serv
 
     def stop() -> bool:
         with lock:
-            return len(finished) >= len(send_ids)
+            return set(finished) >= set(send_ids)
 
     options = RunOptions(renderer=stand_in_renderer)
     threads = [
@@ -86,3 +87,7 @@ def test_two_workers_share_the_queue_and_send_each_reader_once(pg_services: Serv
         for send_id in send_ids:
             counts = store.counts(session, send_id)
             assert counts["accepted"] == 40 and counts["sending"] == 0
+            assert store.get_send(session, send_id).status == "sent"  # type: ignore[union-attr]
+    box = mailbox.Maildir(small.settings.path(small.settings.delivery.outbox_dir))
+    pairs = [(m["Subject"], m["To"]) for m in (box.get_message(k) for k in box.iterkeys())]
+    assert len(pairs) == 3 * 40 and len(set(pairs)) == 3 * 40  # nobody got an issue twice
