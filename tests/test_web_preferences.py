@@ -129,3 +129,25 @@ def test_erase_needs_a_confirmation_step(web_client: TestClient, services: Servi
 
     with services.sessions() as session:
         assert find_subscriber(session, "erase@example.com") is None
+
+
+def test_bounced_subscriber_cannot_resubscribe_here(
+    web_client: TestClient, services: Services
+) -> None:
+    from newsletter.db import transaction
+    from subscribers import service
+    from subscribers.models import Subscriber
+
+    sid = add_subscriber(services, "bounced@example.com")
+    with transaction(services.sessions) as session:
+        service.unsubscribe(session, subscriber_id=sid, newsletter_id="weekly")
+        person = session.get(Subscriber, sid)
+        assert person is not None
+        person.status = "bounced"
+    url = token_url(services, "preferences", sid)
+    csrf = _open(web_client, url)
+    page = web_client.post(
+        url, data={"csrf_token": csrf, "action": "resubscribe", "newsletter": "weekly"}
+    )
+    assert page.status_code == 200 and 'role="alert"' in page.text
+    assert statuses(services, sid)["weekly"] == "unsubscribed"

@@ -66,10 +66,8 @@ def preferences_page(
     session_id = csrf.session_id(request) or csrf.new_session_id()
     with transaction(services.sessions) as session:
         context = _page_context(session, pages, data.subscriber_id, token)
-    notice_key = NOTICES.get(done)
-    context["notice"] = (
-        pages.catalog.text(pages.language(request), notice_key) if notice_key else ""
-    )
+    notice = pages.catalog.text(pages.language(request), NOTICES[done]) if done in NOTICES else ""
+    context["error" if done == "refused" else "notice"] = notice
     context["csrf_token"] = pages.csrf.token(token, session_id)
     response = pages.render(request, "preferences.html", context)
     csrf.set_session_cookie(response, session_id, secure=request.url.scheme == "https")
