@@ -15,14 +15,17 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import distinct, func, select
 
-from newsletter.delivery import RunOptions, create_send, resume_send
+from newsletter.delivery import SendResult, create_send
+from newsletter.delivery import worker as worker_module
 from newsletter.delivery.emulator import Emulator, Fault
 from newsletter.delivery.models import Delivery, Send
+from newsletter.delivery.worker import work
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from subscribers.models import Subscriber
@@ -119,7 +122,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def test_three_workers_one_killed_mid_send_nobody_gets_it_twice(
-    project: Services, emulator: Emulator, tmp_path: Path
+    project: Services, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_audience(project, AUDIENCE)
     # Every request takes a while, so each worker spends its time mid-request.
@@ -149,8 +152,12 @@ def test_three_workers_one_killed_mid_send_nobody_gets_it_twice(
             )
         )
     if status != "sent":
-        # The operator knows the killed worker is gone: take the send over at once.
-        resume_send(project, send_id, force=True, options=RunOptions())
+        # The dead worker's batch is still in flight: a worker takes the send over once no
+        # runner has written for STALE_AFTER (here: at once) and reports that batch unknown.
+        monkeypatch.setattr(worker_module, "STALE_AFTER", timedelta(0))
+        taken: list[SendResult] = []
+        work(project, stop=lambda: bool(taken), idle=0.05, on_result=taken.append)
+        assert taken[0].status == "sent" and taken[0].unknown > 0
     ledger = _ledger(project, send_id)
     print(f"ledger after the kill and the takeover: {ledger}")  # -s: where the kill landed
     assert sum(ledger.values()) == AUDIENCE, ledger
