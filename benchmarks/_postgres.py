@@ -15,8 +15,9 @@ SERVER_ENV = "BENCH_POSTGRES_URL"
 
 
 def server_url() -> str | None:
-    """The PostgreSQL server benchmarks may use (``$BENCH_POSTGRES_URL``, else none)."""
-    return os.environ.get(SERVER_ENV) or None
+    """The PostgreSQL server benchmarks may use: ``$BENCH_POSTGRES_URL``, else the test
+    server ``$TEST_POSTGRES_URL``, else none (PostgreSQL figures are left out)."""
+    return os.environ.get(SERVER_ENV) or os.environ.get("TEST_POSTGRES_URL") or None
 
 
 @contextmanager

@@ -146,7 +146,7 @@ def _series(
 
 def main(quick: bool = False) -> dict[str, Any]:
     """Three sends per series (1, 2, 4 workers) of one audience; recipients/s of each."""
-    server = server_url() or os.environ.get("TEST_POSTGRES_URL")
+    server = server_url()
     if not server:
         return {"skipped": "needs a PostgreSQL server in $BENCH_POSTGRES_URL"}
     size = 20_000 if quick else int(os.environ.get("BENCH_SUBSCRIBERS", "200000"))
