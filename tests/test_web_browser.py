@@ -142,3 +142,23 @@ def test_pages_work_in_english_with_keyboard(browser: Any, live_site: LiveSite) 
     (message,) = live_site.outbox.wait_for("keys@example.com")
     assert "confirm" in str(message["Subject"]).lower()
     context.close()
+
+
+def test_form_works_without_css(browser: Any, live_site: LiveSite) -> None:
+    context = browser.new_context(locale="ko-KR", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live_site.url}/subscribe")
+    assert page.locator("script").count() == 0  # no JavaScript anywhere
+    context.close()
+    # CSS off: strip the page's styles, then the form must still read and work in order.
+    context = browser.new_context(locale="ko-KR")
+    page = context.new_page()
+    page.goto(f"{live_site.url}/subscribe")
+    page.evaluate("document.querySelectorAll('style').forEach(node => node.remove())")
+    assert page.get_by_text("이 칸은 비워 두세요").is_visible()  # the honeypot explains itself
+    page.get_by_label("이메일 주소").fill("plain@example.com")
+    page.get_by_label("Letters").check()
+    page.get_by_role("button", name="구독하기").click()
+    page.get_by_role("heading", name="메일함을 확인해 주세요").wait_for()
+    assert live_site.outbox.wait_for("plain@example.com")
+    context.close()

@@ -155,3 +155,21 @@ def _subscriber_id(services: Services, email: str) -> int:
         person = find_subscriber(session, email)
     assert person is not None
     return person.id
+
+
+def test_documented_snippet_posts_what_the_route_takes(
+    web_client: TestClient, outbox: Outbox
+) -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text("utf-8")
+    snippet = re.search(r"```html\n(<form.*?</form>)\n```", doc, re.S)
+    assert snippet, "docs/web.md lost its embeddable snippet"
+    names = set(re.findall(r'name="([a-z_-]+)"', snippet[1]))
+    assert names == {"lang", "email", "name", "newsletters", "website"}
+    assert 'action="https://news.example.org/subscribe"' in snippet[1]
+    values = re.findall(r'name="newsletters" value="([a-z]+)"', snippet[1])
+    data = {"lang": "ko", "email": "embed@example.com", "name": "", "website": ""}
+    response = web_client.post("/subscribe", data={**data, "newsletters": values[:1]})
+    assert response.status_code == 200
+    assert outbox.wait_for("embed@example.com")
