@@ -190,6 +190,8 @@ def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
 def unguard(cell: str) -> str:
     """Undo :func:`guard`: a leading ``'`` before a formula character (or before another
     guarded cell) is the spreadsheet's "this is text" mark, not part of the value."""
+    if not cell.startswith("'"):
+        return cell
     return cell[1:] if _guarded(cell) else cell
 
 
