@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from newsletter.delivery.links import Links
+from tests.conftest import require
 from tests.fixtures.web import LiveSite, body_text, link, statuses
 
 pytestmark = pytest.mark.browser
@@ -35,7 +36,12 @@ WIDTHS = {"phone": (375, 740), "desktop": (1280, 900)}
 @pytest.fixture
 def browser(chromium_path: str) -> Iterator[Any]:
     """A headless Debian Chromium driven by Playwright."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:  # pragma: no cover - a dev dependency
+        sync_api = None
+    require(sync_api is not None, "the playwright package (pip install -e '.[dev]')")
+    assert sync_api is not None
     with sync_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=chromium_path, args=FLAGS)
         yield instance
