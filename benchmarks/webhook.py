@@ -26,6 +26,7 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from benchmarks._postgres import server_url, temporary_database
 from benchmarks._runner import REPO
 
 EVENTS_PER_POST = 1000
@@ -46,10 +47,10 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", a
 """
 
 
-def _project(tmp: Path) -> Path:
+def _project(tmp: Path, database_url: str | None = None) -> Path:
     config = {
         "site": {"name": "Bench", "url": "https://bench.example.org"},
-        "database": {"url": f"sqlite:///{tmp / 'bench.db'}"},
+        "database": {"url": database_url or f"sqlite:///{tmp / 'bench.db'}"},
         "newsletters": [{"id": "weekly", "name": "Weekly", "default": True}],
         "templates_dir": str(REPO / "templates"),
     }
@@ -146,21 +147,42 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def main(quick: bool = False) -> dict[str, Any]:
-    """Post signed 1,000-event bodies and report events ingested per second."""
+    """Post signed 1,000-event bodies and report events ingested per second (SQLite, and
+    PostgreSQL too when ``$BENCH_POSTGRES_URL`` names a server)."""
     count = 10 if quick else 50
     key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     fair = [
         _signed(key, _events(p, kinds=_mix(hard_bounces=HARD_BOUNCES_PER_POST)))
         for p in range(count)
     ]
     # The same again with ten times the hard bounces: a list in poor health.
     poor = [_signed(key, _events(count + p, kinds=_mix(hard_bounces=50))) for p in range(count)]
+    figures = {
+        "events_per_post": EVENTS_PER_POST,
+        "hard_bounces_per_post": HARD_BOUNCES_PER_POST,
+        **_run(key, fair, poor, database_url=None),
+    }
+    server = server_url()
+    if server:
+        with temporary_database(server) as url:
+            pg = _run(key, fair, poor, database_url=url)
+        figures.update({f"postgres_{name}": value for name, value in pg.items()})
+    return figures
+
+
+def _run(
+    key: ec.EllipticCurvePrivateKey,
+    fair: list[tuple[bytes, dict[str, str]]],
+    poor: list[tuple[bytes, dict[str, str]]],
+    *,
+    database_url: str | None,
+) -> dict[str, Any]:
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
-        config = _project(Path(tmp))
-        _seed(config, events=2 * count * EVENTS_PER_POST)
+        config = _project(Path(tmp), database_url)
+        _seed(config, events=(len(fair) + len(poor)) * EVENTS_PER_POST)
         server, port = _start_server(config, base64.b64encode(public).decode())
         try:
             _post_all(port, fair[:1])  # warm-up: first request, imports, caches
@@ -172,20 +194,18 @@ def main(quick: bool = False) -> dict[str, Any]:
         finally:
             server.terminate()
             server.wait(timeout=10)
-    events = (count - 1) * EVENTS_PER_POST
+    events = (len(fair) - 1) * EVENTS_PER_POST
     return {
         "events": events,
-        "events_per_post": EVENTS_PER_POST,
-        "hard_bounces_per_post": HARD_BOUNCES_PER_POST,
         "events_per_s": round(events / seconds),
-        "ms_per_post": round(seconds / (count - 1) * 1000, 1),
+        "ms_per_post": round(seconds / (len(fair) - 1) * 1000, 1),
         # The server's own CPU time: steadier than wall time on a shared, loaded machine.
         "events_per_server_cpu_s": round(events / cpu) if cpu > 0 else None,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "stored": stored,
         "duplicate_events_per_s": round(events / dup_seconds),
         "duplicates_stored": dup_stored,
-        "events_per_s_50_hard_bounces_per_post": round(count * EVENTS_PER_POST / poor_seconds),
+        "events_per_s_50_hard_bounces_per_post": round(len(poor) * EVENTS_PER_POST / poor_seconds),
     }
 
 

@@ -56,7 +56,8 @@ class ProviderEventRecord(Base):
     # NULL when the provider gave none: NULLs never collide in a unique key.
     event_id: Mapped[str | None] = mapped_column(String(128), default=None)
     send_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    delivery_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # deliveries.id is 64-bit on PostgreSQL.
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     reason: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -87,7 +88,7 @@ _COLUMNS = (
 )
 #: One encoder for every row (``json.dumps`` with options builds a new one per call).
 _encode_raw = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
+_CHUNK = 500  # rows per SQLite statement: well under its parameter limit
 
 
 def insert_new_events(
@@ -104,14 +105,18 @@ def insert_new_events(
     postgres = connection.dialect.name == "postgresql"
     received_at = _db_timestamp(utcnow(), postgres=postgres)
     inserted: set[tuple[str, str, int, str]] = set()
-    for start in range(0, len(events), _CHUNK):
-        chunk = events[start : start + _CHUNK]
-        params: list[Any] = []
-        for event in chunk:
-            params.extend(_row(event, provider=provider, received_at=received_at))
-        result = connection.exec_driver_sql(
-            _insert_sql(len(chunk), postgres=postgres), tuple(params)
-        )
+    rows = [_row(event, provider=provider, received_at=received_at) for event in events]
+    if postgres:
+        # One statement of twelve arrays: a query with thousands of placeholders costs
+        # psycopg more to parse than PostgreSQL takes to run it.
+        arrays = [list(column) for column in zip(*rows, strict=True)][:-1]
+        params = (received_at, *arrays)  # received_at is one value, not an array
+        result = connection.exec_driver_sql(_PG_INSERT, params)
+        inserted.update(_natural_key(*row) for row in result)
+    for start in range(0, 0 if postgres else len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        params = tuple(value for row in chunk for value in row)
+        result = connection.exec_driver_sql(_insert_sql(len(chunk)), params)
         inserted.update(_natural_key(*row) for row in result)
     new: list[ProviderEvent] = []
     for event in events:
@@ -122,13 +127,23 @@ def insert_new_events(
     return new
 
 
-def _insert_sql(rows: int, *, postgres: bool) -> str:
-    mark = "%s" if postgres else "?"
-    one = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
+_RETURNING = " ON CONFLICT DO NOTHING RETURNING message_id, event, timestamp, email"
+_PG_INSERT = (
+    f"INSERT INTO provider_events ({','.join(_COLUMNS)})"
+    " SELECT provider, kind, event, email, message_id, ts, event_id, send_id, delivery_id,"
+    " reason, raw::json, %s::timestamp FROM unnest(%s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::text[], %s::bigint[], %s::text[], %s::int[], %s::bigint[], %s::text[],"
+    " %s::text[]) AS t(provider, kind, event, email, message_id, ts, event_id, send_id,"
+    " delivery_id, reason, raw)" + _RETURNING
+)
+
+
+def _insert_sql(rows: int) -> str:
+    one = "(" + ",".join("?" * len(_COLUMNS)) + ")"
     return (
         f"INSERT INTO provider_events ({','.join(_COLUMNS)}) VALUES "
         + ",".join([one] * rows)
-        + " ON CONFLICT DO NOTHING RETURNING message_id, event, timestamp, email"
+        + _RETURNING
     )
 
 
@@ -208,21 +223,35 @@ def record_outcomes(
         return
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-    mark = "%s" if postgres else "?"
     now = _db_timestamp(utcnow(), postgres=postgres)
+    if postgres:
+        arrays = tuple(list(column) for column in zip(*outcomes, strict=True))
+        connection.exec_driver_sql(
+            "INSERT INTO delivery_outcomes"
+            " (delivery_id, send_id, outcome, severity, reason, updated_at)"
+            " SELECT d, s, o, v, r, %s::timestamp FROM unnest(%s::bigint[], %s::int[],"
+            " %s::text[], %s::int[], %s::text[]) AS t(d, s, o, v, r)" + _OUTCOME_CONFLICT,
+            (now, *arrays),
+        )
+        return
     for start in range(0, len(outcomes), _CHUNK):
         chunk = outcomes[start : start + _CHUNK]
-        values = ",".join([f"({mark},{mark},{mark},{mark},{mark},{mark})"] * len(chunk))
+        values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
         params = tuple(v for row in chunk for v in (*row, now))
         connection.exec_driver_sql(
             "INSERT INTO delivery_outcomes"
             " (delivery_id, send_id, outcome, severity, reason, updated_at)"
-            f" VALUES {values} ON CONFLICT (delivery_id) DO UPDATE SET"
-            " outcome = excluded.outcome, severity = excluded.severity,"
-            " reason = excluded.reason, updated_at = excluded.updated_at"
-            " WHERE excluded.severity > delivery_outcomes.severity",
+            f" VALUES {values}" + _OUTCOME_CONFLICT,
             params,
         )
+
+
+_OUTCOME_CONFLICT = (
+    " ON CONFLICT (delivery_id) DO UPDATE SET"
+    " outcome = excluded.outcome, severity = excluded.severity,"
+    " reason = excluded.reason, updated_at = excluded.updated_at"
+    " WHERE excluded.severity > delivery_outcomes.severity"
+)
 
 
 def outcome_counts(session: Session, send_id: int) -> dict[str, int]:
@@ -241,15 +270,22 @@ def settle_unknown_deliveries(session: Session, delivery_ids: Sequence[int]) -> 
         return 0
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-    mark = "%s" if postgres else "?"
     now = _db_timestamp(utcnow(), postgres=postgres)
+    accepted, unknown = DeliveryStatus.ACCEPTED.value, DeliveryStatus.UNKNOWN.value
+    if postgres:
+        result = connection.exec_driver_sql(
+            "UPDATE deliveries SET status = %s, updated_at = %s"
+            " WHERE status = %s AND id = ANY(%s::bigint[])",
+            (accepted, now, unknown, list(delivery_ids)),
+        )
+        return int(result.rowcount or 0)
     settled = 0
     for start in range(0, len(delivery_ids), _CHUNK):
         chunk = tuple(delivery_ids[start : start + _CHUNK])
         result = connection.exec_driver_sql(
-            f"UPDATE deliveries SET status = {mark}, updated_at = {mark}"
-            f" WHERE status = {mark} AND id IN ({','.join([mark] * len(chunk))})",
-            (DeliveryStatus.ACCEPTED.value, now, DeliveryStatus.UNKNOWN.value, *chunk),
+            "UPDATE deliveries SET status = ?, updated_at = ?"
+            f" WHERE status = ? AND id IN ({','.join('?' * len(chunk))})",
+            (accepted, now, unknown, *chunk),
         )
         settled += int(result.rowcount or 0)
     return settled

@@ -179,9 +179,12 @@ def _custom_id(value: Any) -> int | None:
     # custom_args arrive as strings of ASCII digits; anything else takes the general path.
     if value is None:
         return None
-    if type(value) is str and value.isascii() and value.isdigit():
-        return int(value)
-    return _int_or_none(value)
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) < 19:
+        number: int | None = int(value)
+    else:
+        number = _int_or_none(value)
+    # Ours are database ids: anything outside a 64-bit id is not one of ours.
+    return number if number is not None and 0 < number < 2**63 else None
 
 
 def _timestamp(value: Any) -> int:

@@ -68,8 +68,9 @@ def test_custom_args_and_ids_are_read() -> None:
     assert translated.raw is raw
 
 
-def test_custom_args_that_are_not_numbers_are_ignored() -> None:
-    translated = translate_sendgrid([event("delivered", "a@example.org", send_id="x1")])[0]
+@pytest.mark.parametrize("value", ["x1", "²", "-3", "0", str(2**63), "12.5", "", None])
+def test_custom_args_that_are_not_our_ids_are_ignored(value: object) -> None:
+    translated = translate_sendgrid([event("delivered", "a@example.org", send_id=value)])[0]
     assert translated.send_id is None
 
 

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.String(length=128), nullable=True),
         sa.Column("send_id", sa.Integer(), nullable=True),
-        sa.Column("delivery_id", sa.Integer(), nullable=True),
+        sa.Column("delivery_id", sa.BigInteger(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raw", sa.JSON(), nullable=False),
         sa.Column("received_at", subscribers.db.UTCDateTime(), nullable=False),
