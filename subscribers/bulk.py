@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, Protocol, TextIO, cast
 
 from sqlalchemy import (
     JSON,
@@ -38,6 +38,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from subscribers.csvio import (
@@ -183,12 +184,10 @@ def import_csv(
 def _stage(session: Session, items: Any, rejects: RejectsWriter, summary: ImportSummary) -> int:
     """Stream valid rows into the staging table (duplicates merge); returns how many."""
     connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        "INSERT INTO subscriber_import (line, email, email_normalized, email_hash, name, opt_out)"
-        f" VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) "
-        "ON CONFLICT (email_normalized) DO UPDATE SET name = excluded.name "
-        "WHERE subscriber_import.name = '' AND excluded.name <> ''"
+    writer: _StagingWriter = (
+        _CopyWriter(connection)
+        if connection.dialect.driver == "psycopg"
+        else _InsertWriter(connection)
     )
     batch: list[Row] = []
     valid = 0
@@ -196,7 +195,7 @@ def _stage(session: Session, items: Any, rejects: RejectsWriter, summary: Import
         if isinstance(item, Row):
             batch.append(item)
             if len(batch) >= _BATCH:
-                connection.exec_driver_sql(sql, batch)
+                writer.write(batch)
                 valid += len(batch)
                 batch = []
         else:
@@ -204,9 +203,69 @@ def _stage(session: Session, items: Any, rejects: RejectsWriter, summary: Import
             if len(summary.rejects) < _SAMPLE:
                 summary.rejects.append(item)
     if batch:
-        connection.exec_driver_sql(sql, batch)
+        writer.write(batch)
         valid += len(batch)
+    writer.finish()
     return valid
+
+
+_COLUMNS = "line, email, email_normalized, email_hash, name, opt_out"
+
+
+class _StagingWriter(Protocol):
+    def write(self, batch: list[Row]) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _InsertWriter:
+    """``executemany`` of an upsert: the staging table's unique index merges duplicates."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        self.sql = (
+            f"INSERT INTO subscriber_import ({_COLUMNS}) VALUES ({', '.join([mark] * 6)}) "
+            "ON CONFLICT (email_normalized) DO UPDATE SET name = excluded.name "
+            "WHERE subscriber_import.name = '' AND excluded.name <> ''"
+        )
+
+    def write(self, batch: list[Row]) -> None:
+        self.connection.exec_driver_sql(self.sql, batch)
+
+    def finish(self) -> None:
+        pass
+
+
+class _CopyWriter:
+    """PostgreSQL: ``COPY`` into an unconstrained table, then merge duplicates in one
+    ``INSERT … SELECT DISTINCT ON`` (first line wins, and the first non-empty name)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        connection.exec_driver_sql("DROP TABLE IF EXISTS subscriber_import_raw")
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE subscriber_import_raw (line integer, email text, "
+            "email_normalized text, email_hash text, name text, opt_out boolean)"
+        )
+
+    def write(self, batch: list[Row]) -> None:
+        driver = self.connection.connection.driver_connection
+        assert driver is not None
+        copy_sql = f"COPY subscriber_import_raw ({_COLUMNS}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in batch:
+                copy.write_row(row)
+
+    def finish(self) -> None:
+        self.connection.exec_driver_sql(
+            f"INSERT INTO subscriber_import ({_COLUMNS}) "
+            "SELECT DISTINCT ON (email_normalized) line, email, email_normalized, email_hash, "
+            "coalesce(first_value(nullif(name, '')) OVER (PARTITION BY email_normalized "
+            "ORDER BY (name = ''), line), ''), opt_out "
+            "FROM subscriber_import_raw ORDER BY email_normalized, line"
+        )
+        self.connection.exec_driver_sql("DROP TABLE subscriber_import_raw")
 
 
 def _classify(session: Session, newsletter_id: str, *, confirmed: bool) -> None:
