@@ -6,7 +6,7 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from newsletter import db
 from newsletter.delivery import RunOptions, resume_send, start_send
@@ -115,3 +115,16 @@ def test_resuming_a_sent_send_without_unknowns_is_refused(services: Services) ->
     result = start_send(services, "hello", options=_options())
     with pytest.raises(SendStateError, match="already sent"):
         resume_send(services, result.send_id, options=_options())
+
+
+def test_a_helper_process_shares_the_send_without_duplicates(services: Services) -> None:
+    add_audience(services, 1500)
+    small = with_delivery(services, batch_size=25)
+    options = RunOptions(renderer=stand_in_renderer, helper_processes=1)
+    result = start_send(small, "hello", options=options)
+    assert result.status == "sent" and result.counts["accepted"] == 1500
+    recipients = [message_from_bytes(raw)["To"] for raw in _outbox(services)]
+    assert len(recipients) == 1500 and len(set(recipients)) == 1500
+    with services.sessions() as session:
+        runners = session.scalar(select(func.count(func.distinct(Delivery.worker))))
+    print(f"{runners} runners took batches")  # 2 unless the helper started after the end

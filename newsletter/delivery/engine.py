@@ -23,6 +23,7 @@ from newsletter import db
 from newsletter.delivery import store
 from newsletter.delivery.backends import Backend, make_backend
 from newsletter.delivery.content import Renderer, issue_content, recipient_for, render_for_send
+from newsletter.delivery.helpers import join_helpers, start_helpers
 from newsletter.delivery.links import Links
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import Pipeline
@@ -64,6 +65,8 @@ class RunOptions:
     policy: RetryPolicy | None = None
     progress: Progress | None = None
     concurrency: int | None = None
+    #: Extra processes sending the same send (``newsletter.delivery.helpers``); 0: none.
+    helper_processes: int = 0
 
 
 def new_worker_id() -> str:
@@ -226,8 +229,10 @@ def run_send(
         progress=opts.progress,
         batch_size=_batch_size(settings.delivery.batch_size, backend.max_batch, rate),
     )
+    helpers = start_helpers(services, send_id, count=opts.helper_processes, renderer=opts.renderer)
     try:
         loop.run(opts.concurrency or backend.parallel_batches)
+        join_helpers(helpers)
     finally:
         if opts.backend is None:
             backend.close()
