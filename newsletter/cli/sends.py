@@ -29,6 +29,9 @@ from newsletter.errors import DeliveryError
 sends_app = typer.Typer(help="Sends: list, show, resume, cancel.", no_args_is_help=True)
 app.add_typer(sends_app, name="sends")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+PROCESSES = typer.Option(
+    1, "--processes", min=1, max=16, help="Processes sending it (one is capped by one core)."
+)
 
 
 @app.command()
@@ -38,6 +41,7 @@ def send(
     now: bool = typer.Option(False, "--now", help="Send to every subscriber now."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     test: list[str] = typer.Option([], "--test", help="Send a [TEST] copy to this address only."),
+    processes: int = PROCESSES,
     as_json: bool = JSON,
 ) -> None:
     """Send an issue now, try it (--dry-run), or send test copies (--test EMAIL...)."""
@@ -54,7 +58,8 @@ def send(
         )
     else:
         with _progress_bar(enabled=not as_json) as progress:
-            result = start_send(svc, slug, options=RunOptions(progress=progress))
+            options = RunOptions(progress=progress, helper_processes=processes - 1)
+            result = start_send(svc, slug, options=options)
         _out(as_json, _result_dict(result), _result_lines(result))
 
 
@@ -101,6 +106,7 @@ def sends_resume(
     force: bool = typer.Option(
         False, "--force", help="Take over a send whose runner looks alive (it died)."
     ),
+    processes: int = PROCESSES,
     as_json: bool = JSON,
 ) -> None:
     """Continue a paused, failed or interrupted send from its ledger."""
@@ -111,7 +117,7 @@ def sends_resume(
             send_id,
             retry_unknown=retry_unknown,
             force=force,
-            options=RunOptions(progress=progress),
+            options=RunOptions(progress=progress, helper_processes=processes - 1),
         )
     _out(as_json, _result_dict(result), _result_lines(result))
 
