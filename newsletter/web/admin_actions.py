@@ -34,6 +34,7 @@ from newsletter.services import Services
 from newsletter.web import admin_store
 from subscribers.addresses import parse_address
 from subscribers.bulk import ImportSummary, import_csv
+from subscribers.db import utcnow
 from subscribers.events import How
 from subscribers.privacy import erase
 from subscribers.queries import count_eligible
@@ -160,7 +161,7 @@ def pause(services: Services, send_id: int) -> None:
             session,
             send_id,
             SendStatus.PAUSED,
-            now=datetime.now().astimezone(),
+            now=utcnow(),
             error="paused by admin",
             only_from=[SendStatus.SENDING, SendStatus.QUEUED],
         )
