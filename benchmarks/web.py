@@ -16,6 +16,7 @@ the server than the Python one does (``wrk_*`` figures).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import random
 import re
@@ -73,7 +74,7 @@ from newsletter.web import create_app
 
 app = create_app(Services.open(load_settings(sys.argv[1])))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
-            access_log=False, http="httptools")
+            access_log=False)
 """
 
 
@@ -293,6 +294,7 @@ def main(quick: bool = False) -> dict[str, Any]:
         # CPU the server spent per request: the figure least disturbed by other load.
         "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, len(record)), 3),
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11",
         **wrk_figures,
     }
 
