@@ -93,8 +93,8 @@ class TokenSigner:
     ) -> TokenData:
         """Verify ``token`` for ``purpose``; ``InvalidToken`` on any failure, same message.
 
-        ``max_age`` defaults to the signer's ``confirm_max_age`` for confirm tokens; other
-        purposes never expire unless a ``max_age`` is given.
+        ``max_age`` (default: the signer's ``confirm_max_age``) applies to expiring purposes
+        (confirm); unsubscribe and preferences tokens carry no time and never expire.
         """
         kind = TokenPurpose(purpose)
         try:
@@ -102,8 +102,8 @@ class TokenSigner:
         except (ValueError, UnicodeError, binascii.Error) as exc:
             log.info("token rejected (%s): %s", kind, exc)
             raise InvalidToken(INVALID_MESSAGE) from None
-        limit = max_age or (self.confirm_max_age if kind in EXPIRING else None)
-        if limit is not None and _expired(data.issued_at, limit):
+        limit = max_age if max_age is not None else self.confirm_max_age
+        if kind in EXPIRING and _expired(data.issued_at, limit):
             log.info("token rejected (%s): expired", kind)
             raise InvalidToken(INVALID_MESSAGE)
         return data
