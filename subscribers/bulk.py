@@ -64,7 +64,7 @@ from subscribers.models import (
     Suppression,
 )
 from subscribers.queries import list_subscriptions
-from subscribers.service import _require_newsletters
+from subscribers.service import require_newsletters
 
 _LIVE = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.PENDING.value)
 _BATCH = 20_000
@@ -142,7 +142,7 @@ def import_csv(
     ``rejects_path`` (default ``<file>.rejects.csv``) and, unless ``partial``, make the
     whole import fail with ``ImportRejected`` before anything is written.
     """
-    _require_newsletters(session, [newsletter_id])
+    require_newsletters(session, [newsletter_id])
     fmt = sniff_format(path)
     summary = ImportSummary(str(path), fmt.encoding, fmt.delimiter, dry_run=dry_run)
     if rejects_path is None and not dry_run:

@@ -90,7 +90,7 @@ def subscribe(
     origin = Source(source)
     if confirmed and origin is Source.FORM:
         raise ValueError("form sign-ups are always double opt-in")
-    _require_newsletters(session, newsletters)
+    require_newsletters(session, newsletters)
     address = parse_address(email)
     digest = address_hash(address.normalized)
     person = find_by_normalized(session, address.normalized)
@@ -328,7 +328,7 @@ def resubscribe(
     person = require_subscriber(session, subscriber_id)
     if person.status != SubscriberStatus.ACTIVE:
         raise Suppressed(f"subscriber {subscriber_id} is {person.status}; sign up again")
-    _require_newsletters(session, [newsletter_id])
+    require_newsletters(session, [newsletter_id])
     current = next(
         (s for s in subscriptions_of(session, subscriber_id) if s.newsletter_id == newsletter_id),
         None,
@@ -402,7 +402,7 @@ def update_preferences(
 
 
 def _apply_newsletter_choice(session: Session, subscriber_id: int, wanted: set[str]) -> None:
-    _require_newsletters(session, sorted(wanted))
+    require_newsletters(session, sorted(wanted))
     current = {s.newsletter_id: s.status for s in subscriptions_of(session, subscriber_id)}
     for newsletter_id, status in current.items():
         if newsletter_id not in wanted and status in _LIVE:
@@ -432,7 +432,8 @@ def _pause(session: Session, subscriber_id: int, weeks: int) -> None:
     )
 
 
-def _require_newsletters(session: Session, newsletter_ids: Sequence[str]) -> None:
+def require_newsletters(session: Session, newsletter_ids: Sequence[str]) -> None:
+    """Raise ``UnknownNewsletter`` unless every id is a known newsletter (and one is given)."""
     if not newsletter_ids:
         raise UnknownNewsletter("choose at least one newsletter")
     known = set(session.scalars(select(Newsletter.id).where(Newsletter.id.in_(newsletter_ids))))
