@@ -108,7 +108,9 @@ def test_smtp_refusals_are_settled_per_recipient_and_pause_after_n(
     sleep = RecordingSleep()
     backend = SmtpBackend(SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=2))
     small = with_delivery(services, batch_size=3, pause_after_errors=3, backend="smtp")
-    options = RunOptions(renderer=stand_in_renderer, backend=backend, policy=_policy(sleep))
+    options = RunOptions(
+        renderer=stand_in_renderer, backend=backend, policy=_policy(sleep), concurrency=1
+    )
     result = start_send(small, "hello", options=options)
     backend.close()
     assert result.status == "paused" and "3 errors in a row" in result.error

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 import threading
 from email import message_from_bytes
 from email.policy import default
@@ -10,8 +11,10 @@ from sqlalchemy import func, select
 
 from newsletter import db
 from newsletter.delivery import RunOptions, resume_send, start_send
+from newsletter.delivery.backends.outbox import OutboxBackend
 from newsletter.delivery.models import Delivery
 from newsletter.errors import SendStateError
+from newsletter.render import RenderedIssue
 from newsletter.services import Services
 from subscribers.service import unsubscribe
 from tests.fixtures.delivery import add_audience, stand_in_renderer, with_delivery
@@ -128,3 +131,32 @@ def test_a_helper_process_shares_the_send_without_duplicates(services: Services)
     with services.sessions() as session:
         runners = session.scalar(select(func.count(func.distinct(Delivery.worker))))
     print(f"{runners} runners took batches")  # 2 unless the helper started after the end
+
+
+def crashing_in_helpers(services: Services, slug: str) -> RenderedIssue:
+    """A renderer whose helper processes die right after their first batch went out."""
+    if str(os.getpid()) != os.environ.get("NL_TEST_PARENT_PID"):
+        original = OutboxBackend.post
+
+        def post_then_die(self: OutboxBackend, payload: list[bytes]) -> list[str]:
+            original(self, payload)
+            os._exit(9)
+
+        OutboxBackend.post = post_then_die  # type: ignore[method-assign]
+    return stand_in_renderer(services, slug)
+
+
+def test_a_helper_that_dies_leaves_its_batch_unknown_and_the_rest_sent(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NL_TEST_PARENT_PID", str(os.getpid()))
+    add_audience(services, 1500)
+    small = with_delivery(services, batch_size=25)
+    options = RunOptions(renderer=crashing_in_helpers, helper_processes=1)
+    result = start_send(small, "hello", options=options)
+    assert result.status == "sent"
+    assert result.unknown in (0, 25)  # 0 only if the helper started after the last batch
+    assert result.counts["accepted"] + result.unknown == 1500
+    recipients = [message_from_bytes(raw)["To"] for raw in _outbox(services)]
+    assert len(recipients) == len(set(recipients)) == 1500  # unknown ones went out once
+    print(f"{result.unknown} unknown from the dead helper")

@@ -232,10 +232,14 @@ def run_send(
     helpers = start_helpers(services, send_id, count=opts.helper_processes, renderer=opts.renderer)
     try:
         loop.run(opts.concurrency or backend.parallel_batches)
-        join_helpers(helpers)
+        dead = join_helpers(helpers)
     finally:
         if opts.backend is None:
             backend.close()
+    if dead:
+        # Nobody will settle what a dead helper had in flight: report it now.
+        with db.transaction(services.sessions) as session:
+            store.mark_in_flight_unknown(session, send_id, now=utcnow(), workers=dead)
     _finish(services, send_id, worker=worker)
     return send_result(services, send_id, ran=True)
 

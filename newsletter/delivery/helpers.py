@@ -9,6 +9,8 @@ a helper that dies leaves its in-flight batch ``sending``, reported ``unknown`` 
 from __future__ import annotations
 
 import multiprocessing
+import uuid
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from newsletter.delivery.content import Renderer
@@ -16,33 +18,43 @@ from newsletter.services import Services
 from newsletter.settings import Settings
 
 
+@dataclass
+class Helper:
+    """A started helper process and the runner name it writes on the rows it claims."""
+
+    process: BaseProcess
+    worker: str
+
+
 def start_helpers(
     services: Services, send_id: int, *, count: int, renderer: Renderer
-) -> list[BaseProcess]:
+) -> list[Helper]:
     """Start ``count`` helper processes on the send; join them with :func:`join_helpers`."""
     context = multiprocessing.get_context("spawn")
     settings = services.settings.model_dump_json()
-    helpers: list[BaseProcess] = [
-        context.Process(target=_help, args=(settings, send_id, renderer), daemon=True)
-        for _ in range(count)
-    ]
-    for helper in helpers:
-        helper.start()
+    helpers = []
+    for _ in range(count):
+        worker = uuid.uuid4().hex[:16]
+        process = context.Process(
+            target=_help, args=(settings, send_id, worker, renderer), daemon=True
+        )
+        process.start()
+        helpers.append(Helper(process, worker))
     return helpers
 
 
-def join_helpers(helpers: list[BaseProcess]) -> list[int]:
-    """Wait for the helpers; their exit codes (non-zero: it died, see ``unknown``)."""
+def join_helpers(helpers: list[Helper]) -> list[str]:
+    """Wait for the helpers; the runner names of those that died (their rows: ``unknown``)."""
     for helper in helpers:
-        helper.join()
-    return [helper.exitcode or 0 for helper in helpers]
+        helper.process.join()
+    return [h.worker for h in helpers if h.process.exitcode]
 
 
-def _help(settings_json: str, send_id: int, renderer: Renderer) -> None:
-    from newsletter.delivery.engine import RunOptions, new_worker_id, run_send
+def _help(settings_json: str, send_id: int, worker: str, renderer: Renderer) -> None:
+    from newsletter.delivery.engine import RunOptions, run_send
 
     services = Services.open(Settings.model_validate_json(settings_json), migrate=False)
     try:
-        run_send(services, send_id, worker=new_worker_id(), options=RunOptions(renderer=renderer))
+        run_send(services, send_id, worker=worker, options=RunOptions(renderer=renderer))
     finally:
         services.close()

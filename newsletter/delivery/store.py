@@ -399,13 +399,19 @@ def release_batch(session: Session, send_id: int, *, batch: str, now: datetime) 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def mark_in_flight_unknown(session: Session, send_id: int, *, now: datetime) -> int:
-    """Rows left ``sending`` by a dead runner become ``unknown``; returns how many."""
+def mark_in_flight_unknown(
+    session: Session, send_id: int, *, now: datetime, workers: Sequence[str] | None = None
+) -> int:
+    """Rows left ``sending`` by dead runners (all, or those of ``workers``) become ``unknown``."""
+    query = update(Delivery).where(
+        Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENDING
+    )
+    if workers is not None:
+        query = query.where(Delivery.worker.in_(list(workers)))
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENDING)
-        .values(status=DeliveryStatus.UNKNOWN, error="process died mid-request", updated_at=now)
-        .execution_options(synchronize_session=False)
+        query.values(
+            status=DeliveryStatus.UNKNOWN, error="process died mid-request", updated_at=now
+        ).execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
