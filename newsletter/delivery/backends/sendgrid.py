@@ -79,6 +79,7 @@ class SendgridBackend(Backend):
 def build_request_body(batch: Batch) -> dict[str, Any]:
     """The ``/v3/mail/send`` body for ``batch`` (validated against SendGrid's OpenAPI)."""
     content = batch.content
+    shared_args = {key: str(value) for key, value in content.custom_args.items()}
     body: dict[str, Any] = {
         "from": _address(content.from_email, content.from_name),
         "subject": content.subject,
@@ -86,7 +87,7 @@ def build_request_body(batch: Batch) -> dict[str, Any]:
             {"type": "text/plain", "value": content.text},
             {"type": "text/html", "value": content.html},
         ],
-        "personalizations": [_personalization(content, r) for r in batch.recipients],
+        "personalizations": [_personalization(content, r, shared_args) for r in batch.recipients],
     }
     if content.reply_to:
         body["reply_to"] = {"email": content.reply_to}
@@ -97,7 +98,9 @@ def build_request_body(batch: Batch) -> dict[str, Any]:
     return body
 
 
-def _personalization(content: Content, recipient: Recipient) -> dict[str, Any]:
+def _personalization(
+    content: Content, recipient: Recipient, shared_args: dict[str, str]
+) -> dict[str, Any]:
     item: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
     substitutions = substitutions_for(content, recipient.values)
     if substitutions:
@@ -106,7 +109,7 @@ def _personalization(content: Content, recipient: Recipient) -> dict[str, Any]:
         item["headers"] = recipient.headers
     # SendGrid's schema types the top-level custom_args as a string, so the send id
     # travels with each personalization, next to the delivery id.
-    custom_args = {key: str(value) for key, value in content.custom_args.items()}
+    custom_args = dict(shared_args)
     if recipient.delivery_id is not None:
         custom_args["delivery_id"] = str(recipient.delivery_id)
     if custom_args:
