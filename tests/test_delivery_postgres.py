@@ -86,7 +86,10 @@ def test_two_workers_share_the_sends_and_mail_each_reader_once(pg_services: Serv
     with db.transaction(pg_services.sessions) as session:
         for send_id in send_ids:
             counts = store.counts(session, send_id)
-            assert counts["accepted"] == 40 and counts["sending"] == 0
+            assert counts["accepted"] == 40 and counts["sending"] == 0, (
+                counts,
+                store.recent_errors(session, send_id),
+            )
             assert store.get_send(session, send_id).status == "sent"  # type: ignore[union-attr]
     box = mailbox.Maildir(small.settings.path(small.settings.delivery.outbox_dir))
     pairs = [(m["Subject"], m["To"]) for m in (box.get_message(k) for k in box.iterkeys())]

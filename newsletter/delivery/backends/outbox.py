@@ -28,7 +28,10 @@ class OutboxBackend(Backend):
     def post(self, payload: list[bytes]) -> list[str]:
         """Add every message to the Maildir; returns the Maildir keys."""
         try:
-            box = mailbox.Maildir(self.path, create=True)
+            # Made by hand: Maildir(create=True) fails when two senders create it at once.
+            for folder in ("tmp", "new", "cur"):
+                (self.path / folder).mkdir(parents=True, exist_ok=True)
+            box = mailbox.Maildir(self.path, create=False)
             return [box.add(message) for message in payload]
         except OSError as exc:
             raise PermanentBackendError(f"cannot write to outbox {self.path}: {exc}") from exc
