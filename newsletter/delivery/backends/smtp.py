@@ -185,7 +185,10 @@ def _pipelined(connection: smtplib.SMTP, envelope: Envelope) -> tuple[Outcome, s
         connection.rset()
         code, text = next((r for r in replies[:2] if r[0] >= 400), replies[2])
         return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
-    connection.send(_DOT_LINE.sub(b"..", envelope.data(eight_bit=eight_bit)) + b".\r\n")
+    data = envelope.data(eight_bit=eight_bit)
+    if data.startswith(b".") or b"\n." in data:  # a plain find first: it rarely matches
+        data = _DOT_LINE.sub(b"..", data)
+    connection.send(data + b".\r\n")
     code, text = connection.getreply()
     if code != 250:
         return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
