@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -80,7 +79,8 @@ def _run_send(services: Services, config: Path, slug: str, workers: int) -> dict
             time.sleep(0.2)
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGINT)
+            # SIGTERM: a process started in the background inherits SIGINT ignored.
+            proc.terminate()
         for proc in procs:
             try:
                 proc.wait(timeout=20)

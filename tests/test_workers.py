@@ -112,7 +112,8 @@ def _wait_until_drained(services: Services, send_id: int, *, timeout: float) -> 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            # SIGTERM: a process started in the background inherits SIGINT ignored.
+            proc.terminate()
     for proc in procs:
         try:
             proc.wait(timeout=15)
