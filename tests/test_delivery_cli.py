@@ -109,3 +109,49 @@ def test_worker_refuses_sqlite_with_a_reason(services: Services, config_path: Pa
     code, _, exc = invoke(config_path, "worker")
     assert code != 0 and isinstance(exc, ConfigError)
     assert "PostgreSQL" in str(exc)
+
+
+def _issue_status(services: Services, slug: str) -> str:
+    from newsletter.models import Issue
+
+    with services.sessions() as session:
+        return session.scalars(select(Issue.status).where(Issue.slug == slug)).one()
+
+
+def test_send_now_moves_the_issue_to_sent_without_a_scheduler(
+    services: Services, config_path: Path, issue: str
+) -> None:
+    add_audience(services, 3)
+    assert invoke(config_path, "issues", "sync")[0] == 0
+    assert _issue_status(services, issue) == "scheduled"
+    code, _, exc = invoke(config_path, "send", issue, "--now")
+    assert code == 0, exc
+    assert _issue_status(services, issue) == "sent"
+
+
+def test_cancelling_a_send_cancels_its_issue(
+    services: Services, config_path: Path, issue: str
+) -> None:
+    from newsletter.delivery import cancel_send, create_send
+
+    assert invoke(config_path, "issues", "sync")[0] == 0
+    add_audience(services, 2)
+    send_id = create_send(services, issue)
+    cancel_send(services, send_id)
+    assert _issue_status(services, issue) == "cancelled"
+
+
+def test_a_draft_is_refused_but_its_test_copy_goes(
+    services: Services, config_path: Path, issue: str
+) -> None:
+    path = config_path.parent / "issues" / "2026-01-05-delivery-test.md"
+    path.write_text(ISSUE.replace("---\ntitle:", "---\ndraft: true\ntitle:", 1), "utf-8")
+    add_audience(services, 2)
+    code, _, exc = invoke(config_path, "send", issue, "--now")
+    assert code != 0 and isinstance(exc, DeliveryError) and "draft" in str(exc)
+    assert _outbox(services) == []
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Send)) == 0
+    code, _, exc = invoke(config_path, "send", issue, "--test", "editor@example.org")
+    assert code == 0, exc
+    assert len(_outbox(services)) == 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import Content, Recipient
 from newsletter.delivery.store import ClaimedDelivery
+from newsletter.errors import SendStateError
 from newsletter.services import Services
 
 if TYPE_CHECKING:
@@ -25,7 +26,23 @@ SHARED_KEYS = ("view_url",)
 
 
 def render_for_send(services: Services, slug: str) -> RenderedIssue:
-    """Find the issue file with this slug in ``issues_dir`` and render it once."""
+    """Find the issue file with this slug in ``issues_dir`` and render it once.
+
+    A draft is refused: only its test copies (:func:`render_for_test`) may go out.
+    """
+    from newsletter.issues import find_issue
+    from newsletter.render import render_issue
+
+    issue = find_issue(services.settings, slug)
+    if issue.draft:
+        raise SendStateError(
+            f"{issue.source_path}: {slug} is a draft (draft: true); remove that line to send it"
+        )
+    return render_issue(services.settings, issue)
+
+
+def render_for_test(services: Services, slug: str) -> RenderedIssue:
+    """Like :func:`render_for_send`, drafts included: editors test an issue before it is done."""
     from newsletter.issues import find_issue
     from newsletter.render import render_issue
 

@@ -160,6 +160,8 @@ def cancel_send(services: Services, send_id: int) -> SendResult:
             now=utcnow(),
             only_from=[SendStatus.QUEUED, SendStatus.SENDING, SendStatus.PAUSED],
         )
+        if changed:
+            store.mirror_issue_status(session, send_id)
     if not changed:
         raise SendStateError(
             f"send {send_id} cannot be cancelled ({_get(services, send_id).status})"
@@ -197,6 +199,7 @@ def _claim(
         store.mark_in_flight_unknown(session, send_id, now=now)
         if retry_unknown:
             store.requeue_unknown(session, send_id, now=now)
+        store.mirror_issue_status(session, send_id)
     return True
 
 
@@ -359,6 +362,7 @@ def _finish(services: Services, send_id: int, *, worker: str) -> None:
         store.set_send_status(
             session, send_id, SendStatus.SENT, now=utcnow(), only_from=[SendStatus.SENDING]
         )
+        store.mirror_issue_status(session, send_id)
 
 
 def send_result(services: Services, send_id: int, *, ran: bool = False) -> SendResult:

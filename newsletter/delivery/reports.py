@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery import store
 from newsletter.delivery.backends import Backend, make_backend
-from newsletter.delivery.content import Renderer, issue_content, render_for_send
+from newsletter.delivery.content import Renderer, issue_content, render_for_send, render_for_test
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import Batch, Outcome, Recipient, RecipientResult
 from newsletter.delivery.models import Send
@@ -128,7 +128,7 @@ def send_test(
     slug: str,
     *,
     to: Sequence[str],
-    renderer: Renderer = render_for_send,
+    renderer: Renderer = render_for_test,
     backend: Backend | None = None,
 ) -> list[RecipientResult]:
     """Send the issue to ``to`` only, subject marked ``[TEST]``; the ledger is not touched."""

@@ -35,6 +35,7 @@ from newsletter.delivery.models import (
     Send,
     SendStatus,
 )
+from newsletter.models import Issue, IssueStatus
 from subscribers.models import Subscriber, Subscription
 from subscribers.queries import eligible_clause
 
@@ -205,6 +206,36 @@ def set_send_status(
         query = query.where(Send.status.in_(list(only_from)))
     result = session.execute(query.values(**values).execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+#: The status an issue takes from its send; any other send status reads ``sending``.
+ISSUE_STATUS_OF_SEND = {
+    SendStatus.SENT: IssueStatus.SENT,
+    SendStatus.CANCELLED: IssueStatus.CANCELLED,
+}
+#: Issue statuses a send may move; a draft is never sent and a sent issue stays sent.
+_MOVABLE_ISSUE = (
+    IssueStatus.SCHEDULED,
+    IssueStatus.MISSED,
+    IssueStatus.SENDING,
+    IssueStatus.CANCELLED,
+)
+
+
+def mirror_issue_status(session: Session, send_id: int) -> None:
+    """Put the send's issue in step with the send, in the transaction that moved the send.
+
+    Every path that starts or ends a send (scheduler, CLI, admin, worker) goes through the
+    engine, so ``issues list`` and the archive read right without a running scheduler.
+    """
+    send = session.execute(select(Send.issue_slug, Send.status).where(Send.id == send_id)).one()
+    target = ISSUE_STATUS_OF_SEND.get(SendStatus(send.status), IssueStatus.SENDING)
+    session.execute(
+        update(Issue)
+        .where(Issue.slug == send.issue_slug, Issue.status.in_(_MOVABLE_ISSUE))
+        .values(status=target)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_errors(session: Session, send_id: int, *, failed: int, reset: bool) -> int:

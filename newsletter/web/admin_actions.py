@@ -130,28 +130,9 @@ def send_now(services: Services, slug: str, *, executor: Executor) -> int:
             session, "send_now", detail={"slug": slug}, newsletter_id=issue.newsletter_id
         )
     send_id = engine.create_send(services, slug)
-    executor.submit(_background, _send_and_settle, services, slug)
+    # The engine moves the issue to ``sent`` with its send (store.mirror_issue_status).
+    executor.submit(_background, engine.start_send, services, slug)
     return send_id
-
-
-def _send_and_settle(services: Services, slug: str) -> None:
-    _settle_issue(services, engine.start_send(services, slug))
-
-
-def _resume_and_settle(services: Services, send_id: int) -> None:
-    _settle_issue(services, engine.resume_send(services, send_id))
-
-
-def _settle_issue(services: Services, result: engine.SendResult) -> None:
-    # Like the scheduler's follow-up, so the issue reads ``sent`` even without a scheduler.
-    if result.status != SendStatus.SENT:
-        return
-    with db.transaction(services.sessions) as session:
-        issue = schedule_store.issue_by_slug(session, result.slug)
-        if issue is not None:
-            schedule_store.set_status(
-                session, issue.id, to=IssueStatus.SENT, only_from=(IssueStatus.SENDING,), note=""
-            )
 
 
 def pause(services: Services, send_id: int) -> None:
@@ -176,7 +157,7 @@ def resume(services: Services, send_id: int, *, executor: Executor) -> None:
     if result.status not in (SendStatus.PAUSED, SendStatus.FAILED, SendStatus.QUEUED):
         raise SendStateError(f"send {send_id} is {result.status}: nothing to resume")
     record(services, "resume", send_id=send_id)
-    executor.submit(_background, _resume_and_settle, services, send_id)
+    executor.submit(_background, engine.resume_send, services, send_id)
 
 
 def _background(call: Callable[..., object], *args: Any) -> None:
