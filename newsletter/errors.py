@@ -11,7 +11,8 @@
     │   ├── SendStateError           the send is not in a state that allows this
     │   └── BackendError             the provider or server refused or failed
     │       ├── TransientBackendError    worth retrying (429, 5xx, timeouts, 4xx SMTP)
-    │       └── PermanentBackendError    not worth retrying (other 4xx, 5xx SMTP)
+    │       ├── PermanentBackendError    not worth retrying (other 4xx, 5xx SMTP)
+    │       └── OutcomeUnknownError      the request went out, its answer was lost
     └── SchedulerError
 
 The subscriber store has its own root, ``subscribers.errors.SubscriberError``, because
@@ -85,6 +86,14 @@ class TransientBackendError(BackendError):
 
 class PermanentBackendError(BackendError):
     """A failure that retrying will not fix: the request or the recipient was refused."""
+
+
+class OutcomeUnknownError(BackendError):
+    """The request reached the provider but its answer was lost (read timeout, dropped reply).
+
+    Retrying could send the batch twice, so the batch is settled ``unknown`` instead: it is
+    reported, and reconciled from webhook events or by ``sends resume --retry-unknown``.
+    """
 
 
 class SchedulerError(NewsletterError):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import update
 
 from newsletter import db
@@ -9,6 +10,7 @@ from newsletter.delivery import RunOptions, resume_send, start_send, store
 from newsletter.delivery.backends.smtp import SmtpBackend
 from newsletter.delivery.emulator import Emulator, Fault
 from newsletter.delivery.retry import RetryPolicy
+from newsletter.errors import SendStateError
 from newsletter.services import Services
 from newsletter.settings import SmtpSettings
 from subscribers.models import Subscriber
@@ -34,7 +36,7 @@ def test_a_storm_of_429s_and_5xx_finishes_without_duplicates(
     services: Services, emulator: Emulator
 ) -> None:
     add_audience(services, 30)
-    emulator.queue(Fault("429", retry_after=2), Fault("500"), Fault("drop"), Fault("503"))
+    emulator.queue(Fault("429", retry_after=2), Fault("500"), Fault("502"), Fault("503"))
     sleep = RecordingSleep()
     options = RunOptions(
         renderer=stand_in_renderer,
@@ -144,3 +146,30 @@ def test_a_rate_limited_send_waits_for_its_slots(services: Services, emulator: E
     assert result.counts["accepted"] == 12
     assert len(emulator.state.accepted) == 3  # batches of one second's budget
     assert sum(sleep.waits) >= 1.5  # the later batches waited for their slots
+
+
+def test_a_lost_answer_leaves_its_batch_unknown_and_the_send_goes_on(
+    services: Services, emulator: Emulator
+) -> None:
+    add_audience(services, 30)
+    # The second batch reaches SendGrid but its answer never comes back.
+    emulator.queue(Fault("none"), Fault("lost"))
+    sleep = RecordingSleep()
+    small = with_delivery(services, batch_size=10)
+    options = RunOptions(
+        renderer=stand_in_renderer,
+        backend=sendgrid_backend(emulator),
+        policy=_policy(sleep, 5),
+        concurrency=1,
+    )
+    result = start_send(small, "hello", options=options)
+    assert result.status == "sent"
+    assert result.counts["accepted"] == 20 and result.counts["unknown"] == 10
+    seen = _seen(emulator)
+    assert len(seen) == 30 and max(seen.values()) == 1  # the lost batch did arrive, once
+    with pytest.raises(SendStateError, match="retry-unknown"):
+        resume_send(small, result.send_id, options=options)
+    assert max(_seen(emulator).values()) == 1
+    forced = resume_send(small, result.send_id, retry_unknown=True, options=options)
+    assert forced.counts["unknown"] == 0 and forced.counts["accepted"] == 30
+    assert max(_seen(emulator).values()) == 2  # only by the editor's explicit choice

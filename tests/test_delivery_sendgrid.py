@@ -8,11 +8,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from newsletter.delivery.backends.sendgrid import build_request_body, retry_after
+from newsletter.delivery.backends.sendgrid import SendgridBackend, build_request_body, retry_after
 from newsletter.delivery.emulator import Emulator, Fault, validate
 from newsletter.delivery.message import Batch, Content, Outcome, Recipient
 from newsletter.delivery.retry import RetryPolicy, with_retries
-from newsletter.errors import PermanentBackendError, TransientBackendError
+from newsletter.errors import OutcomeUnknownError, PermanentBackendError, TransientBackendError
+from newsletter.settings import SendgridSettings
 from tests.conftest import require
 from tests.fixtures.delivery import RecordingSleep, sendgrid_backend
 
@@ -123,8 +124,8 @@ def test_429_waits_as_told_then_succeeds_once(emulator: Emulator) -> None:
     assert len(emulator.state.accepted) == 1
 
 
-def test_5xx_and_dropped_connections_back_off_and_never_duplicate(emulator: Emulator) -> None:
-    emulator.queue(Fault("500"), Fault("drop"), Fault("500"))
+def test_5xx_back_off_with_jitter_and_never_duplicate(emulator: Emulator) -> None:
+    emulator.queue(Fault("500"), Fault("503"), Fault("500"))
     sleep = RecordingSleep()
     backend = sendgrid_backend(emulator)
     policy = RetryPolicy(max_attempts=5, base_delay=1, max_delay=3, sleep=sleep)
@@ -133,6 +134,33 @@ def test_5xx_and_dropped_connections_back_off_and_never_duplicate(emulator: Emul
     assert emulator.state.requests == 4
     assert len(sleep.waits) == 3 and all(0.5 <= w <= 3 for w in sleep.waits)
     assert sleep.waits[2] >= 1.5  # the third wait comes from a higher ceiling
+
+
+@pytest.mark.parametrize("fault", ["drop", "lost"])
+def test_a_lost_answer_is_an_unknown_outcome_and_never_retried(
+    emulator: Emulator, fault: str
+) -> None:
+    # "lost": SendGrid took the batch and the answer never came back. Retrying would send
+    # it twice; the caller must settle the batch as unknown instead.
+    emulator.queue(Fault(fault))
+    sleep = RecordingSleep()
+    backend = sendgrid_backend(emulator)
+    policy = RetryPolicy(max_attempts=5, base_delay=1, max_delay=3, sleep=sleep)
+    with pytest.raises(OutcomeUnknownError, match="answer was lost"):
+        with_retries(lambda: backend.send(Batch(_content(), _recipients(2))), policy)
+    assert emulator.state.requests == 1 and sleep.waits == []
+
+
+def test_a_refused_connection_is_transient(emulator: Emulator) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings = SendgridSettings(host=f"http://127.0.0.1:{closed_port}")
+    backend = SendgridBackend(settings, api_key="test-key")
+    with pytest.raises(TransientBackendError, match="unreachable"):
+        backend.send(Batch(_content(), _recipients(1)))
 
 
 def test_other_4xx_are_not_retried(emulator: Emulator) -> None:
@@ -145,15 +173,13 @@ def test_other_4xx_are_not_retried(emulator: Emulator) -> None:
     assert sleep.waits == [] and emulator.state.requests == 1
 
 
-def test_a_timeout_is_transient_and_the_abandoned_request_is_not_recorded(
-    emulator: Emulator,
-) -> None:
+def test_a_read_timeout_is_an_unknown_outcome(emulator: Emulator) -> None:
     emulator.queue(Fault("slow", delay=1.0))
     backend = sendgrid_backend(emulator, timeout=0.2)
-    with pytest.raises(TransientBackendError, match="unreachable"):
+    with pytest.raises(OutcomeUnknownError):
         backend.send(Batch(_content(), _recipients(1)))
     time.sleep(1.2)
-    assert emulator.state.accepted == []
+    assert emulator.state.requests == 1
 
 
 def test_retry_after_reads_both_headers() -> None:

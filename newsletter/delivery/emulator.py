@@ -5,7 +5,8 @@ It checks what SendGrid documents (``../shared/sendgrid/tsg_mail_v3.json``): a b
 the required fields, at most 1,000 personalizations and 1,000 recipients in all, 30 MB per
 request, and answers ``202`` with an ``X-Message-Id``. Faults are queued, one per request:
 ``429`` (with ``Retry-After``/``X-RateLimit-Reset``), ``500``, ``400``, ``slow`` (answers
-after a delay), ``drop`` (closes the connection unanswered, nothing recorded) and ``die``
+after a delay), ``drop`` (closes the connection unanswered, nothing recorded), ``lost`` (records the
+request, then closes the connection unanswered: accepted, but the answer is lost) and ``die``
 (the process exits mid-request). Accepted requests are recorded: every recipient address,
 with a count of the addresses seen more than once.
 
@@ -38,7 +39,7 @@ MAX_BYTES = 30 * 1024 * 1024
 class Fault:
     """One misbehaviour, applied to the next request to ``/v3/mail/send``."""
 
-    kind: str  # 429, 500, 400, slow, drop, die
+    kind: str  # none, 429, 500, 400, slow, drop, lost, die
     retry_after: float | None = None
     reset_in: float | None = None
     delay: float = 0.0
@@ -183,12 +184,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         recipients = [to["email"] for p in body["personalizations"] for to in p["to"]]
         message_id = state.record(recipients, body)
+        if fault is not None and fault.kind == "lost":
+            self.close_connection = True
+            self.connection.close()
+            return
         self._reply(202, b"", {"X-Message-Id": message_id})
 
     def _apply(self, fault: Fault) -> bool:
         """Act out ``fault``; True when the request is answered (or dropped) by it."""
         if fault.kind == "die":
             os._exit(3)
+        if fault.kind in ("none", "lost"):
+            return False  # served as usual ("lost" then drops the answer)
         if fault.kind == "drop":
             self.close_connection = True
             self.connection.close()

@@ -311,7 +311,9 @@ class _BatchLoop:
             for row in rows
         ]
         outcome = self.pipeline.run(batch_id, recipients)
-        self._after(claimed, outcome.accepted, outcome.failed, outcome.pause_reason, outcome.errors)
+        # An unknown outcome counts towards the pause rule like a failure.
+        errors = outcome.failed + outcome.unknown
+        self._after(claimed, outcome.accepted, errors, outcome.pause_reason, outcome.errors)
         return not outcome.pause_reason
 
     def _after(

@@ -19,7 +19,7 @@ from newsletter.delivery.backends.base import Backend
 from newsletter.delivery.message import Batch, Content, Outcome, Recipient, RecipientResult
 from newsletter.delivery.models import DeliveryStatus
 from newsletter.delivery.retry import RetryPolicy, with_retries
-from newsletter.errors import PermanentBackendError, TransientBackendError
+from newsletter.errors import OutcomeUnknownError, PermanentBackendError, TransientBackendError
 from newsletter.services import Services
 from subscribers.db import utcnow
 
@@ -32,6 +32,8 @@ class BatchOutcome:
 
     accepted: int = 0
     failed: int = 0
+    #: Recipients whose batch may or may not have reached the provider (settled ``unknown``).
+    unknown: int = 0
     #: Set when the provider kept failing: the batch was released and the send must pause.
     pause_reason: str = ""
     errors: list[str] = field(default_factory=list)
@@ -60,6 +62,11 @@ class Pipeline:
             except TransientBackendError as exc:
                 self._release(batch_id)
                 outcome.pause_reason = f"the backend kept failing: {exc}"
+                return outcome
+            except OutcomeUnknownError as exc:
+                self._settle_all(batch_id, DeliveryStatus.UNKNOWN, error=str(exc))
+                outcome.unknown += len(remaining)
+                outcome.errors.append(str(exc))
                 return outcome
             except PermanentBackendError as exc:
                 self._settle_all(batch_id, DeliveryStatus.FAILED, error=str(exc))

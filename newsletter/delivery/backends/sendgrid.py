@@ -25,6 +25,7 @@ from newsletter.delivery.message import Batch, Content, Outcome, Recipient, Reci
 from newsletter.errors import (
     ConfigError,
     DeliveryError,
+    OutcomeUnknownError,
     PermanentBackendError,
     TransientBackendError,
 )
@@ -63,10 +64,13 @@ class SendgridBackend(Backend):
             )
         except HTTPError as exc:
             raise translate_http_error(exc.status_code, exc.headers, exc.body) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            # Timeouts, refused and dropped connections: the request did not go through.
-            reason = getattr(exc, "reason", exc)
-            raise TransientBackendError(f"SendGrid unreachable: {reason}") from None
+        except urllib.error.URLError as exc:
+            # urllib wraps only failures to connect and to write the request: nothing was sent.
+            raise TransientBackendError(f"SendGrid unreachable: {exc.reason}") from None
+        except (http.client.HTTPException, OSError) as exc:
+            # Raised while waiting for the answer (read timeout, connection dropped): SendGrid
+            # may have accepted the batch, so retrying could send it twice.
+            raise OutcomeUnknownError(f"SendGrid's answer was lost: {exc!r}") from None
         return str(response.headers.get("X-Message-Id", "") or "")
 
     def parse_results(self, batch: Batch, response: str) -> list[RecipientResult]:
