@@ -278,10 +278,15 @@ def _copy_tree(source: Path, target: Path) -> list[str]:
 
 @app.command()
 def demo(ctx: typer.Context) -> None:
-    """Sync the sample issues into the database so `newsletter serve` has something to show."""
-    report = sync_issues(services(ctx))
-    synced = len(report.created) + len(report.updated) + len(report.unchanged)
-    console.print(f"demo: {synced} issue(s) in the database", highlight=False)
+    """Prepare sample data for a first run: issues, sample readers, past issues in the outbox."""
+    from newsletter.demo import prepare_demo
+
+    report = prepare_demo(services(ctx))
+    console.print(
+        f"demo: {report.issues} issue(s) in the database, {report.readers_added} sample "
+        f"reader(s) added, sent to the outbox: {', '.join(report.sent) or 'nothing'}",
+        highlight=False,
+    )
     for error in report.errors:
         err_console.print(f"[yellow]skipped[/] {error}", highlight=False, soft_wrap=True)
 
