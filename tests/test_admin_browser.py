@@ -22,19 +22,9 @@ import yaml
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.admin_support import PASSWORD, SLUG, open_project, outbox_files
+from tests.conftest import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.browser
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -77,7 +67,7 @@ def browser(chromium_path: str) -> Iterator[Any]:
     """A headless Debian Chromium driven by Playwright."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path, args=FLAGS)
+        instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         yield instance
         instance.close()
 

@@ -14,20 +14,10 @@ from newsletter.importers.brunch import import_brunch
 from newsletter.issues import parse_issue_file
 from newsletter.render import preview_values, render_issue
 from newsletter.settings import Settings
-from tests.conftest import require, seed_path
+from tests.conftest import CHROMIUM_FLAGS, require, seed_path
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # The smallest computed font size among elements that hold body text.
 SMALLEST_BODY_FONT = """() => {
@@ -44,7 +34,7 @@ def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
 

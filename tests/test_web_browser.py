@@ -15,21 +15,11 @@ from typing import Any
 import pytest
 
 from newsletter.delivery.links import Links
-from tests.conftest import require
+from tests.conftest import CHROMIUM_FLAGS, require
 from tests.fixtures.web import LiveSite, body_text, link, statuses
 
 pytestmark = pytest.mark.browser
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTHS = {"phone": (375, 740), "desktop": (1280, 900)}
 
 
@@ -43,7 +33,7 @@ def browser(chromium_path: str) -> Iterator[Any]:
     require(sync_api is not None, "the playwright package (pip install -e '.[dev]')")
     assert sync_api is not None
     with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path, args=FLAGS)
+        instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         yield instance
         instance.close()
 
