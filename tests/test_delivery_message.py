@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from email import message_from_bytes
 from email.policy import default
+from html import escape
 
 import pytest
 from hypothesis import given, settings
@@ -76,3 +77,65 @@ def test_any_subject_name_and_body_round_trip(
     assert parsed["To"].addresses[0].display_name == name
     text = parsed.get_body(preferencelist=("plain",))
     assert text is not None and text.get_content().startswith(f"{body} {name}\r\n")
+
+
+def _whole_body(content: Content, recipient: Recipient) -> tuple[str, ...]:
+    """What each body decodes to: the markers substituted in the whole text, CRLF lines."""
+    html, text = content.html, content.text
+    for key, marker in content.placeholders_html.items():
+        html = html.replace(marker, escape(recipient.values.get(key, ""), quote=True))
+    for key, marker in content.placeholders_text.items():
+        text = text.replace(marker, recipient.values.get(key, ""))
+    # The line break before a MIME boundary belongs to the boundary (RFC 2046 5.1.1).
+    return tuple(b.replace("\n", "\r\n").removesuffix("\r\n") for b in (html, text))
+
+
+LINE = st.lists(st.sampled_from([*"ab .=\t가<>&", "%%H%%", "%%T%%", "x" * 90]), max_size=12).map(
+    "".join
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(LINE, min_size=1, max_size=6),
+    name=TEXT,
+    eight_bit=st.booleans(),
+    long=st.booleans(),
+)
+def test_bodies_split_once_per_content_decode_like_the_whole_substitution(
+    lines: list[str], name: str, eight_bit: bool, long: bool
+) -> None:
+    # Markers on short and very long lines (rendered HTML is often one line of ~9 kB):
+    # the parts between markers are encoded once per content, the values per recipient.
+    body = "\n".join(lines) + ("<p>" + "긴 줄 " * 400 + "%%H%% %%T%%</p>\n" if long else "\n")
+    content = Content(
+        subject="s",
+        html=body,
+        text=body,
+        from_email="editor@example.org",
+        placeholders_html={"name": "%%H%%"},
+        placeholders_text={"name": "%%T%%"},
+    )
+    recipient = _recipient(name)
+    for _ in range(2):  # the second message reuses the split bodies
+        raw = build_message(content, recipient, eight_bit=eight_bit)
+        parsed = message_from_bytes(raw, policy=default)
+        assert not parsed.defects
+        html_part = parsed.get_body(preferencelist=("html",))
+        text_part = parsed.get_body(preferencelist=("plain",))
+        assert html_part is not None and text_part is not None
+        assert (html_part.get_content(), text_part.get_content()) == _whole_body(content, recipient)
+        assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+        assert b"\n" not in raw.replace(b"\r\n", b"")
+        whole_html = _whole_body(content, recipient)[0]
+        fits = all(len(line.encode()) <= 998 for line in whole_html.split("\r\n"))
+        encoding = html_part["Content-Transfer-Encoding"]
+        assert encoding == ("8bit" if eight_bit and fits else "quoted-printable")
+        if encoding == "quoted-printable":  # short lines, soft breaks between the parts
+            assert all(len(line) <= 77 for line in html_part.get_payload().split("\r\n"))
+
+
+def test_message_ids_and_boundaries_are_unique() -> None:
+    raws = [build_message(_content(), _recipient(), eight_bit=True) for _ in range(200)]
+    ids = {message_from_bytes(raw, policy=default)["Message-ID"] for raw in raws}
+    assert len(ids) == 200

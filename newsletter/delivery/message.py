@@ -9,7 +9,10 @@ that speak SMTP-like protocols turn each recipient into a complete RFC 5322 mess
 from __future__ import annotations
 
 import binascii
+import functools
 import html as html_lib
+import itertools
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,9 +96,20 @@ def personalize(content: Content, values: Mapping[str, str]) -> tuple[str, str]:
     return html, text
 
 
+#: Unique ids without a system call each (uuid4 reads the kernel's random source every
+#: time): 128 random bits drawn once per process, then a counter (its next() is atomic).
+_ID_PREFIX = uuid.uuid4().hex
+_ID_COUNTER = itertools.count()
+
+
+def unique_token() -> str:
+    """A token unique across processes and messages (random per process, then counted)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+
+
 def make_message_id(domain: str) -> str:
     """A globally unique ``Message-ID`` under the sender's domain."""
-    return f"<{uuid.uuid4().hex}@{domain}>"
+    return f"<{unique_token()}@{domain}>"
 
 
 def sender_domain(from_email: str) -> str:
@@ -112,8 +126,7 @@ def build_message(content: Content, recipient: Recipient, *, eight_bit: bool = F
     with ``binascii.b2a_qp``) because the ``email`` package's generator costs ~15 ms a
     message; tests parse the result with it.
     """
-    html, text = personalize(content, recipient.values)
-    boundary = f"=_{uuid.uuid4().hex}"
+    boundary = f"=_{unique_token()}"
     headers = [
         _address_header("From", content.from_name, content.from_email),
         _address_header("To", recipient.name, recipient.email),
@@ -130,11 +143,16 @@ def build_message(content: Content, recipient: Recipient, *, eight_bit: bool = F
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
-    parts = [_part("plain", text, boundary, eight_bit), _part("html", html, boundary, eight_bit)]
+    text_body, html_body = _bodies(content)
+    parts = [
+        _part("plain", text_body.render(recipient.values, eight_bit), boundary),
+        _part("html", html_body.render(recipient.values, eight_bit), boundary),
+    ]
     head = "\r\n".join(headers).encode("utf-8")
     return head + b"\r\n\r\n" + b"".join(parts) + f"--{boundary}--\r\n".encode("ascii")
 
 
+@functools.lru_cache(maxsize=256)
 def _address_header(name: str, display_name: str, email: str) -> str:
     # The display name is RFC 2047-encoded; an internationalized address stays UTF-8
     # (RFC 6532), which is why the header block is encoded as UTF-8.
@@ -145,6 +163,7 @@ def _address_header(name: str, display_name: str, email: str) -> str:
     return f"{name}: {Header(display_name, 'utf-8').encode()} <{email}>"
 
 
+@functools.lru_cache(maxsize=256)
 def _header(name: str, value: str) -> str:
     if not value.isascii():
         # RFC 2047 encoded words, folded: only ever for free text (names, subjects).
@@ -155,15 +174,159 @@ def _header(name: str, value: str) -> str:
     return line
 
 
-def _part(subtype: str, body: str, boundary: str, eight_bit: bool) -> bytes:
-    data = body.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    if eight_bit and len(max(data.split(b"\r\n"), key=len)) <= MAX_LINE:
-        encoding, encoded = "8bit", data
-    else:
-        encoding, encoded = "quoted-printable", binascii.b2a_qp(data, istext=True)
-    if not encoded.endswith(b"\r\n"):
-        encoded += b"\r\n"
+def _part(subtype: str, encoded: tuple[str, bytes], boundary: str) -> bytes:
+    encoding, data = encoded
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
     return (
         f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
-    ).encode("ascii") + encoded
+    ).encode("ascii") + data
+
+
+def _encode_part(data: bytes, eight_bit: bool) -> tuple[str, bytes]:
+    """Raw ``8bit`` when allowed and no line is too long for SMTP, else quoted-printable."""
+    if eight_bit and len(max(data.split(b"\r\n"), key=len)) <= MAX_LINE:
+        return "8bit", data
+    return "quoted-printable", _qp_segment(data)
+
+
+def _crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+#: One piece of a body: a run of lines without markers (``None``, raw, quoted-printable),
+#: or one line with markers as segments: (``None`` or the value's key, raw, QP).
+_Segment = tuple[str | None, bytes, bytes]
+_Piece = tuple[tuple[_Segment, ...] | None, bytes, bytes]
+
+
+class _Body:
+    """One body of a content, split once into what is the same for everyone and what is not.
+
+    Runs of lines without a marker are encoded once per content. A line with markers is
+    kept as segments: its text between the markers is encoded once too, and per recipient
+    only the values are; in quoted-printable they are joined by soft line breaks, which
+    decode to nothing. The raw (``8bit``) bytes are those of substituting the whole body.
+    """
+
+    __slots__ = ("body", "escape", "markers", "pieces", "static_max")
+
+    def __init__(self, body: str, markers: Mapping[str, str], *, escape: bool) -> None:
+        self.body, self.markers, self.escape = body, markers, escape
+        self.pieces: list[_Piece] | None = None
+        self.static_max = 0
+        found = [m for m in markers.values() if m in body]
+        if any(not m or "\r" in m or "\n" in m for m in found) or any(
+            a != b and a in b for a in found for b in found
+        ):
+            return  # markers across lines or inside each other: substitute the whole body
+        keys = {marker: key for key, marker in reversed(list(markers.items()))}
+        split = re.compile("(" + "|".join(re.escape(m) for m in found) + ")") if found else None
+        lines = _crlf(body).decode("utf-8").split("\r\n")
+        lines = [line + "\r\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+        pieces: list[_Piece] = []
+        run: list[str] = []
+        for line in lines:
+            if split is None or not split.search(line):
+                run.append(line)
+                continue
+            if run:
+                pieces.append(self._static("".join(run)))
+                run = []
+            segments = tuple(
+                (keys[part], b"", b"")
+                if n % 2
+                else (None, part.encode(), _qp_segment(part.encode()))
+                for n, part in enumerate(split.split(line))
+                if part
+            )
+            pieces.append((segments, b"", b""))
+        if run:
+            pieces.append(self._static("".join(run)))
+        self.pieces = pieces
+
+    def _static(self, text: str) -> _Piece:
+        raw = text.encode("utf-8")
+        self.static_max = max(self.static_max, len(max(raw.split(b"\r\n"), key=len)))
+        return None, raw, _qp_segment(raw)
+
+    def substitute(self, text: str, values: Mapping[str, str]) -> str:
+        """``text`` with personal values in its markers (HTML-escaped in an HTML body)."""
+        for key, marker in self.markers.items():
+            if marker in text:
+                text = text.replace(marker, self._value(values, key))
+        return text
+
+    def _value(self, values: Mapping[str, str], key: str) -> str:
+        value = values.get(key, "")
+        return html_lib.escape(value, quote=True) if self.escape else value
+
+    def render(self, values: Mapping[str, str], eight_bit: bool) -> tuple[str, bytes]:
+        """(Content-Transfer-Encoding, encoded bytes) of this body for one recipient."""
+        if self.pieces is None or any(
+            "\r" in v or "\n" in v or any(m in v for m in self.markers.values())
+            for v in values.values()
+        ):
+            # A value with a line break or a marker: substitute the whole body.
+            return _encode_part(_crlf(self.substitute(self.body, values)), eight_bit)
+        encoded = {key: self._value(values, key).encode() for key in self.markers}
+        lines = [
+            b"".join(raw if key is None else encoded[key] for key, raw, _ in piece[0])
+            for piece in self.pieces
+            if piece[0] is not None
+        ]
+        if (
+            eight_bit
+            and self.static_max <= MAX_LINE
+            and all(len(line.removesuffix(b"\r\n")) <= MAX_LINE for line in lines)
+        ):
+            line_iter = iter(lines)
+            return "8bit", b"".join(
+                piece[1] if piece[0] is None else next(line_iter) for piece in self.pieces
+            )
+        out: list[bytes] = []
+        for segments, _, qp in self.pieces:
+            if segments is None:
+                out.append(qp)
+                continue
+            chunks = [qp if key is None else _qp_segment(encoded[key]) for key, _, qp in segments]
+            chunks = [c for c in chunks if c]
+            for n, chunk in enumerate(chunks):
+                out.append(chunk)
+                if n + 1 < len(chunks) and not chunks[n + 1].startswith(b"\r\n"):
+                    out.append(b"=\r\n")  # a soft line break between segments
+        return "quoted-printable", b"".join(out)
+
+
+def _qp_segment(raw: bytes) -> bytes:
+    """Quoted-printable of a run of lines, or of part of a line (then at most 75 columns at
+    its end: room for a soft line break after it)."""
+    if b"\n" in raw:
+        return binascii.b2a_qp(raw, istext=True)
+    # Part of a line: binascii picks its soft-break style from the first line break, so
+    # one is put in front (it encodes to itself).
+    encoded = binascii.b2a_qp(b"\r\n" + raw, istext=True)[2:]
+    last = encoded.rpartition(b"\r\n")[2]
+    if len(last) >= 76:
+        cut = 3 if last[-3:-2] == b"=" else 1  # never inside an =XX escape
+        encoded = encoded[:-cut] + b"=\r\n" + encoded[-cut:]
+    return encoded
+
+
+#: Bodies split per content, for the contents of the last few sends (the same object
+#: for every batch of a send). Keyed by identity; the content is kept so ids stay unique.
+_BODIES: dict[int, tuple[Content, _Body, _Body]] = {}
+
+
+def _bodies(content: Content) -> tuple[_Body, _Body]:
+    """(text, html) bodies of ``content``, split once."""
+    cached = _BODIES.get(id(content))
+    if cached is not None and cached[0] is content:
+        return cached[1], cached[2]
+    text = _Body(content.text, content.placeholders_text, escape=False)
+    html = _Body(content.html, content.placeholders_html, escape=True)
+    if len(_BODIES) >= 16:
+        _BODIES.clear()
+    _BODIES[id(content)] = (content, text, html)
+    return text, html

@@ -7,11 +7,11 @@ would make the caller resend the whole batch. Each recipient gets its own result
 
 from __future__ import annotations
 
+import itertools
 import queue
-import re
 import smtplib
 import ssl
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from newsletter.delivery.backends.base import Backend
@@ -51,8 +51,11 @@ class Envelope:
         return build_message(self.content, self.to, eight_bit=eight_bit)
 
 
-#: Lines starting with a dot are doubled on the wire (RFC 5321 4.5.2).
-_DOT_LINE = re.compile(rb"(?m)^\.")
+def dot_stuff(data: bytes) -> bytes:
+    """``data`` with the dot that starts a line doubled, as on the wire (RFC 5321 4.5.2)."""
+    if b"\n." in data:  # bytes.replace: an order of magnitude faster than a regex here
+        data = data.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 class SmtpBackend(Backend):
@@ -80,8 +83,43 @@ class SmtpBackend(Backend):
         return [Envelope(batch.content, r) for r in batch.recipients]
 
     def post(self, payload: list[Envelope]) -> list[tuple[Outcome, str]]:
-        """Send every envelope over the pooled connections, in parallel."""
-        return list(self._pool.map(self._deliver, payload))
+        """Send every envelope over the pooled connections, in parallel.
+
+        Each connection's thread takes the next envelope until none is left (one task per
+        connection, not one per message: a future per message cost more than its bytes).
+        """
+        results: list[tuple[Outcome, str]] = [(Outcome.DEFERRED, "not sent")] * len(payload)
+        taken = itertools.count()  # next() on it is atomic: each index goes to one thread
+        stop: list[BaseException] = []  # an unexpected error in one thread stops them all
+        tasks = min(self.settings.connections, len(payload))
+        futures = [
+            self._pool.submit(self._drain, payload, results, taken, stop) for _ in range(tasks)
+        ]
+        wait(futures)
+        for future in futures:
+            future.result()
+        return results
+
+    def _drain(
+        self,
+        payload: list[Envelope],
+        results: list[tuple[Outcome, str]],
+        taken: itertools.count[int],
+        stop: list[BaseException],
+    ) -> None:
+        connection: smtplib.SMTP | None = None
+        try:
+            while not stop and (index := next(taken)) < len(payload):
+                results[index], connection = self._deliver(payload[index], connection)
+        except BaseException as exc:
+            stop.append(exc)
+            if connection is not None:  # mid-conversation: not fit to be reused
+                connection.close()
+                connection = None
+            raise
+        finally:
+            if connection is not None:
+                self._idle.put(connection)
 
     def parse_results(
         self, batch: Batch, response: list[tuple[Outcome, str]]
@@ -105,11 +143,15 @@ class SmtpBackend(Backend):
             except (smtplib.SMTPException, OSError):
                 connection.close()
 
-    def _deliver(self, envelope: Envelope) -> tuple[Outcome, str]:
-        try:
-            connection = self._checkout()
-        except (smtplib.SMTPException, OSError) as exc:
-            return _classify(exc)
+    def _deliver(
+        self, envelope: Envelope, connection: smtplib.SMTP | None
+    ) -> tuple[tuple[Outcome, str], smtplib.SMTP | None]:
+        """Send one envelope; the connection to use next (``None`` once it is closed)."""
+        if connection is None:
+            try:
+                connection = self._checkout()
+            except (smtplib.SMTPException, OSError) as exc:
+                return _classify(exc), None
         try:
             if self.pipelining or (self.pipelining is None and connection.has_extn("pipelining")):
                 result = _pipelined(connection, envelope)
@@ -117,13 +159,12 @@ class SmtpBackend(Backend):
                 result = _one_by_one(connection, envelope)
         except smtplib.SMTPServerDisconnected as exc:
             connection.close()
-            return Outcome.DEFERRED, f"connection lost: {exc}"
+            return (Outcome.DEFERRED, f"connection lost: {exc}"), None
         except (smtplib.SMTPException, OSError) as exc:
             # smtplib has said RSET already where the conversation allows it.
             connection.close()
-            return _classify(exc)
-        self._idle.put(connection)
-        return result
+            return _classify(exc), None
+        return result, connection
 
     def _checkout(self) -> smtplib.SMTP:
         try:
@@ -186,9 +227,7 @@ def _pipelined(connection: smtplib.SMTP, envelope: Envelope) -> tuple[Outcome, s
         code, text = next((r for r in replies[:2] if r[0] >= 400), replies[2])
         return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
     data = envelope.data(eight_bit=eight_bit)
-    if data.startswith(b".") or b"\n." in data:  # a plain find first: it rarely matches
-        data = _DOT_LINE.sub(b"..", data)
-    connection.send(data + b".\r\n")
+    connection.send(dot_stuff(data) + b".\r\n")
     code, text = connection.getreply()
     if code != 250:
         return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
