@@ -102,6 +102,37 @@ def test_4xx_is_deferred_and_5xx_failed_per_recipient(
     assert smtp_sink.recipients() == ["ok@example.net"]
 
 
+def test_one_connection_pipelines_each_message_behind_the_previous_dot(
+    smtp_sink: SmtpSink,
+) -> None:
+    # One connection, so every message's MAIL/RCPT/DATA rides with the previous message's
+    # final dot: refusals at RCPT and after DATA must still land on the right recipient.
+    settings = SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=1)
+    backend = SmtpBackend(settings, pipelining=True)
+    emails = ["a@x.net", "temp-b@x.net", "c@x.net", "bad-d@x.net", "nodata-e@x.net", "f@x.net"]
+    results = backend.send(Batch(_content(), [_recipient(e) for e in emails]))
+    assert [r.outcome for r in results] == [
+        Outcome.ACCEPTED,
+        Outcome.DEFERRED,
+        Outcome.ACCEPTED,
+        Outcome.FAILED,
+        Outcome.FAILED,
+        Outcome.ACCEPTED,
+    ]
+    assert "554" in results[4].error
+    assert smtp_sink.recipients() == ["a@x.net", "c@x.net", "f@x.net"]
+    for _, rcpts, raw in smtp_sink.messages:  # each body went with its own envelope
+        parsed = message_from_bytes(raw, policy=default)
+        assert parsed["To"].addresses[0].addr_spec == rcpts[0]
+        text = parsed.get_body(preferencelist=("plain",))
+        assert text is not None and f"tok-{rcpts[0]}" in text.get_content()
+    # No reply is left owed on the connection: it serves the next batch as it is.
+    (again,) = backend.send(Batch(_content(), [_recipient("g@x.net")]))
+    assert again.outcome is Outcome.ACCEPTED and backend._idle.qsize() == 1
+    backend.close()
+    assert smtp_sink.recipients()[-1] == "g@x.net"
+
+
 def test_connections_are_reused_across_batches(smtp_sink: SmtpSink) -> None:
     backend = SmtpBackend(SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=1))
     for i in range(3):

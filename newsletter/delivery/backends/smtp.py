@@ -108,17 +108,23 @@ class SmtpBackend(Backend):
         stop: list[BaseException],
     ) -> None:
         connection: smtplib.SMTP | None = None
+        ahead = False  # the next envelope's MAIL/RCPT/DATA went out with the last message
         try:
-            while not stop and (index := next(taken)) < len(payload):
-                results[index], connection = self._deliver(payload[index], connection)
+            index = next(taken)
+            while not stop and index < len(payload):
+                following = next(taken)
+                upcoming = payload[following] if following < len(payload) else None
+                results[index], connection, ahead = self._deliver(
+                    payload[index], connection, ahead=ahead, upcoming=upcoming
+                )
+                index = following
         except BaseException as exc:
             stop.append(exc)
-            if connection is not None:  # mid-conversation: not fit to be reused
-                connection.close()
-                connection = None
             raise
         finally:
-            if connection is not None:
+            if connection is not None and (ahead or stop):
+                connection.close()  # replies still owed, or mid-conversation: not reusable
+            elif connection is not None:
                 self._idle.put(connection)
 
     def parse_results(
@@ -144,27 +150,37 @@ class SmtpBackend(Backend):
                 connection.close()
 
     def _deliver(
-        self, envelope: Envelope, connection: smtplib.SMTP | None
-    ) -> tuple[tuple[Outcome, str], smtplib.SMTP | None]:
-        """Send one envelope; the connection to use next (``None`` once it is closed)."""
+        self,
+        envelope: Envelope,
+        connection: smtplib.SMTP | None,
+        *,
+        ahead: bool = False,
+        upcoming: Envelope | None = None,
+    ) -> tuple[tuple[Outcome, str], smtplib.SMTP | None, bool]:
+        """Send one envelope: its result, the connection to use next (``None`` once it is
+        closed) and whether ``upcoming``'s commands went out with it (``ahead`` says that
+        ``envelope``'s did with the previous one)."""
         if connection is None:
+            ahead = False
             try:
                 connection = self._checkout()
             except (smtplib.SMTPException, OSError) as exc:
-                return _classify(exc), None
+                return _classify(exc), None, False
         try:
             if self.pipelining or (self.pipelining is None and connection.has_extn("pipelining")):
-                result = _pipelined(connection, envelope)
+                result, sent_ahead = _pipelined(
+                    connection, envelope, ahead=ahead, upcoming=upcoming
+                )
             else:
-                result = _one_by_one(connection, envelope)
+                result, sent_ahead = _one_by_one(connection, envelope), False
         except smtplib.SMTPServerDisconnected as exc:
             connection.close()
-            return (Outcome.DEFERRED, f"connection lost: {exc}"), None
+            return (Outcome.DEFERRED, f"connection lost: {exc}"), None, False
         except (smtplib.SMTPException, OSError) as exc:
             # smtplib has said RSET already where the conversation allows it.
             connection.close()
-            return _classify(exc), None
-        return result, connection
+            return _classify(exc), None, False
+        return result, connection, sent_ahead
 
     def _checkout(self) -> smtplib.SMTP:
         try:
@@ -211,27 +227,45 @@ def _one_by_one(connection: smtplib.SMTP, envelope: Envelope) -> tuple[Outcome, 
     return Outcome.ACCEPTED, ""
 
 
-def _pipelined(connection: smtplib.SMTP, envelope: Envelope) -> tuple[Outcome, str]:
-    """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips."""
-    eight_bit = connection.has_extn("8bitmime")
+def _commands(envelope: Envelope, *, eight_bit: bool) -> bytes:
     params = ("" if envelope.recipient.isascii() else " SMTPUTF8") + (
         " BODY=8BITMIME" if eight_bit else ""
     )
-    commands = (
+    return (
         f"MAIL FROM:<{envelope.sender}>{params}\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n"
-    )
-    connection.send(commands.encode("utf-8"))
+    ).encode()
+
+
+def _pipelined(
+    connection: smtplib.SMTP,
+    envelope: Envelope,
+    *,
+    ahead: bool = False,
+    upcoming: Envelope | None = None,
+) -> tuple[tuple[Outcome, str], bool]:
+    """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips, or
+    one when the next envelope's MAIL, RCPT and DATA ride with this message's final dot
+    (RFC 2920 lets the message content start a group). Returns the outcome and whether
+    ``upcoming``'s commands were sent (their replies are read with ``ahead=True``)."""
+    eight_bit = connection.has_extn("8bitmime")
+    if not ahead:
+        connection.send(_commands(envelope, eight_bit=eight_bit))
     replies = [connection.getreply() for _ in range(3)]
     if replies[2][0] != 354:
         connection.rset()
         code, text = next((r for r in replies[:2] if r[0] >= 400), replies[2])
-        return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
-    data = envelope.data(eight_bit=eight_bit)
-    connection.send(dot_stuff(data) + b".\r\n")
+        return (_reply_outcome(code), f"{code} {text.decode(errors='replace')}"), False
+    data = dot_stuff(envelope.data(eight_bit=eight_bit)) + b".\r\n"
+    if upcoming is not None:
+        data += _commands(upcoming, eight_bit=eight_bit)
+    connection.send(data)
     code, text = connection.getreply()
     if code != 250:
-        return _reply_outcome(code), f"{code} {text.decode(errors='replace')}"
-    return Outcome.ACCEPTED, ""
+        return (
+            _reply_outcome(code),
+            f"{code} {text.decode(errors='replace')}",
+        ), upcoming is not None
+    return (Outcome.ACCEPTED, ""), upcoming is not None
 
 
 def _reply_outcome(code: int) -> Outcome:
