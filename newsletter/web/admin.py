@@ -21,7 +21,9 @@ from newsletter.web import admin_store, admin_subscribers
 from newsletter.web.admin_charts import line_chart
 from newsletter.web.admin_deps import (
     AuthDep,
+    CsrfField,
     EditorDep,
+    FormEditorDep,
     ServicesDep,
     executor,
     redirect,
@@ -31,7 +33,6 @@ from newsletter.web.deps import client_ip
 from subscribers.errors import SubscriberError
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-CsrfField = Annotated[str, Form(alias="csrf_token")]
 
 
 @router.get("/login")
@@ -57,7 +58,7 @@ def login(
     auth: AuthDep,
     services: ServicesDep,
     password: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+    csrf: CsrfField = "",
 ) -> Response:
     """Check the password (rate-limited per client); start a session."""
     auth.check_login_token(request, csrf)
@@ -76,11 +77,8 @@ def login(
 
 
 @router.post("/logout")
-def logout(
-    editor: EditorDep, auth: AuthDep, services: ServicesDep, csrf: CsrfField = ""
-) -> Response:
+def logout(editor: FormEditorDep, auth: AuthDep, services: ServicesDep) -> Response:
     """End the session."""
-    auth.check_csrf(editor, csrf)
     actions.record(services, "logout")
     response = redirect("/admin/login")
     auth.end_session(response)
@@ -104,11 +102,10 @@ def issues(request: Request, editor: EditorDep, services: ServicesDep) -> Respon
 
 
 @router.post("/issues/sync")
-def sync(editor: EditorDep, auth: AuthDep, services: ServicesDep, csrf: CsrfField = "") -> Response:
+def sync(editor: FormEditorDep, services: ServicesDep) -> Response:
     """Read ``issues/`` again (new, changed and removed files)."""
     from newsletter.catalog import sync_issues
 
-    auth.check_csrf(editor, csrf)
     sync_issues(services)
     actions.record(services, "sync")
     return redirect("/admin/issues?done=synced")
@@ -156,13 +153,10 @@ def issue(request: Request, slug: str, editor: EditorDep, services: ServicesDep)
 def check(
     request: Request,
     slug: str,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
 ) -> Response:
     """Run the preflight check and show its findings on the issue page."""
-    auth.check_csrf(editor, csrf)
     try:
         report = actions.run_check(services, slug)
     except NewsletterError as exc:
@@ -174,14 +168,11 @@ def check(
 def test_send(
     request: Request,
     slug: str,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
     to: Annotated[str, Form()] = "",
 ) -> Response:
     """Send the issue to a few addresses now (not recorded in the ledger)."""
-    auth.check_csrf(editor, csrf)
     try:
         sent = actions.send_test(services, slug, addresses=actions.parse_addresses(to))
     except (NewsletterError, SubscriberError) as exc:
@@ -193,14 +184,11 @@ def test_send(
 def schedule(
     request: Request,
     slug: str,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
     at: Annotated[str, Form()] = "",
 ) -> Response:
     """Schedule (or reschedule) at a local time, or back at the file's date when empty."""
-    auth.check_csrf(editor, csrf)
     try:
         actions.schedule(services, slug, at=at)
     except NewsletterError as exc:
@@ -212,13 +200,10 @@ def schedule(
 def cancel(
     request: Request,
     slug: str,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
 ) -> Response:
     """Cancel a scheduled issue."""
-    auth.check_csrf(editor, csrf)
     try:
         actions.cancel(services, slug)
     except NewsletterError as exc:
@@ -241,13 +226,10 @@ def confirm_send(request: Request, slug: str, editor: EditorDep, services: Servi
 def send_now(
     request: Request,
     slug: str,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
 ) -> Response:
     """Start the send now (after the confirmation page) and follow it."""
-    auth.check_csrf(editor, csrf)
     try:
         send_id = actions.send_now(services, slug, executor=executor(request))
     except NewsletterError as exc:
@@ -279,13 +261,10 @@ def _clock(services: ServicesDep, epoch: int) -> str:
 def pause(
     request: Request,
     send_id: int,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
 ) -> Response:
     """Pause a running send before its next batch."""
-    auth.check_csrf(editor, csrf)
     actions.pause(services, send_id)
     return redirect(f"/admin/sends/{send_id}?done=paused")
 
@@ -294,13 +273,10 @@ def pause(
 def resume(
     request: Request,
     send_id: int,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
 ) -> Response:
     """Resume a paused send."""
-    auth.check_csrf(editor, csrf)
     actions.resume(services, send_id, executor=executor(request))
     return redirect(f"/admin/sends/{send_id}?done=resumed")
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from newsletter.services import Services
@@ -55,6 +55,18 @@ def get_editor(request: Request, auth: AuthDep) -> AdminSession:
 
 
 EditorDep = Annotated[AdminSession, Depends(get_editor)]
+#: The form field every admin form carries (see ``render``: ``csrf_token``).
+CsrfField = Annotated[str, Form(alias="csrf_token")]
+
+
+def get_form_editor(editor: EditorDep, csrf: CsrfField = "") -> AdminSession:
+    """The editor posting a form, once the form proved it came from their own pages (403)."""
+    AdminAuth.check_csrf(editor, csrf)
+    return editor
+
+
+#: For every state-changing admin route: logged in, and the form's CSRF token checked.
+FormEditorDep = Annotated[AdminSession, Depends(get_form_editor)]
 
 
 def get_services(request: Request) -> Services:

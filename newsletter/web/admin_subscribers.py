@@ -14,12 +14,11 @@ from newsletter.provider_event_store import events_for_email
 from newsletter.web import admin_actions as actions
 from newsletter.web import admin_store
 from newsletter.web.admin_charts import line_chart
-from newsletter.web.admin_deps import AuthDep, EditorDep, ServicesDep, redirect, render
+from newsletter.web.admin_deps import EditorDep, FormEditorDep, ServicesDep, redirect, render
 from subscribers.errors import SubscriberError
 from subscribers.queries import get_subscriber
 
 router = APIRouter(include_in_schema=False)
-CsrfField = Annotated[str, Form(alias="csrf_token")]
 #: An uploaded CSV larger than this is refused (use `newsletter subscribers import`).
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
@@ -77,13 +76,10 @@ def subscriber(
 @router.post("/subscribers/{subscriber_id}/unsubscribe")
 def unsubscribe(
     subscriber_id: int,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
 ) -> Response:
     """Unsubscribe the person from every newsletter."""
-    auth.check_csrf(editor, csrf)
     actions.unsubscribe_person(services, subscriber_id)
     return redirect(f"/admin/subscribers/{subscriber_id}?done=unsubscribed")
 
@@ -91,14 +87,11 @@ def unsubscribe(
 @router.post("/subscribers/{subscriber_id}/erase")
 def erase(
     subscriber_id: int,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
-    csrf: CsrfField = "",
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
     """Erase the person (only with the confirmation box ticked)."""
-    auth.check_csrf(editor, csrf)
     if confirm != "yes":
         return redirect(f"/admin/subscribers/{subscriber_id}?done=erase_unconfirmed")
     actions.erase_person(services, subscriber_id)
@@ -108,17 +101,14 @@ def erase(
 @router.post("/subscribers/import")
 async def import_csv(
     request: Request,
-    editor: EditorDep,
-    auth: AuthDep,
+    editor: FormEditorDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File()],
-    csrf: CsrfField = "",
     newsletter: Annotated[str, Form()] = "",
     confirmed: Annotated[str, Form()] = "",
     partial: Annotated[str, Form()] = "",
 ) -> Response:
     """Import a CSV with the CLI's rules; show the same summary the CLI prints."""
-    auth.check_csrf(editor, csrf)
     newsletter_id = newsletter or services.settings.default_newsletter.id
     with tempfile.TemporaryDirectory(prefix="admin-import-") as tmp:
         path = Path(tmp) / (Path(file.filename or "import.csv").name or "import.csv")
