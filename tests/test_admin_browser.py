@@ -7,22 +7,17 @@ self-refreshing page, read the report; a form posted without its CSRF token is r
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-import yaml
 
 from newsletter.services import Services
-from newsletter.web import create_app
 from tests.admin_support import PASSWORD, SLUG, open_project, outbox_files
 from tests.conftest import CHROMIUM_FLAGS
+from tests.fixtures.web import live_server
 
 pytestmark = pytest.mark.browser
 
@@ -37,29 +32,12 @@ class Dashboard:
 
 @pytest.fixture
 def dashboard(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dashboard]:
-    """uvicorn on 127.0.0.1:<ephemeral> in a thread, over a project with one issue."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    config["site"]["url"] = url
-    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    services = open_project(config_path, monkeypatch)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield Dashboard(url, services)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-    services.close()
+    """The dashboard served for real, over a project with one issue."""
+    with live_server(config_path, lambda: open_project(config_path, monkeypatch)) as (
+        url,
+        services,
+    ):
+        yield Dashboard(url, services)
 
 
 @pytest.fixture
