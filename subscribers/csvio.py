@@ -6,8 +6,10 @@ delimiters (sniffed); a header row in English or Korean (``email``/``e-mail``/``
 ``name``/``이름``…) or none at all. Rows come out validated, with their line numbers;
 invalid ones come out as :class:`Reject`. The database side is :mod:`subscribers.bulk`.
 
-Exported cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) get a
-leading ``'``; reading strips it again, so an export round-trips through import.
+Exported cells that a spreadsheet would run as a formula get a leading ``'``; reading strips
+it again, so an export round-trips through import. "Would run as a formula" is judged on the
+cell's first character after leading spaces, NFKC-normalised (full-width ``＝``, small ``﹦``,
+``＋``, ``－``, ``＠`` are the ASCII ones to a spreadsheet), and on a leading tab, CR or LF.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,8 @@ OPT_OUT_STATUSES = frozenset(
     {"unsubscribed", "bounced", "complained", "구독취소", "수신거부", "해지"}
 )
 DELIMITERS = ",;\t|"
-FORMULA_PREFIXES = ("=", "+", "-", "@")
+#: Characters that start a formula (after NFKC) or that spreadsheets skip before one.
+_FORMULA_STARTS = frozenset("=+-@\u2212\t\r\n")
 _CHUNK = 1 << 20
 
 Progress = Callable[[int, int], None]
@@ -196,12 +200,22 @@ def unguard(cell: str) -> str:
 
 
 def _guarded(cell: str) -> bool:
-    return cell.startswith("'") and (cell[1:2] in FORMULA_PREFIXES or _guarded(cell[1:]))
+    return cell.startswith("'") and (formula_like(cell[1:]) or _guarded(cell[1:]))
+
+
+def formula_like(cell: str) -> bool:
+    """Whether a spreadsheet could read ``cell`` as a formula: its first character (past
+    leading white space, NFKC-normalised, so look-alikes count) starts one, or it starts with a
+    tab, CR or LF."""
+    if cell[:1] in ("\t", "\r", "\n"):
+        return True
+    first = cell.lstrip()[:1]
+    return bool(first) and unicodedata.normalize("NFKC", first)[:1] in _FORMULA_STARTS
 
 
 def guard(cell: str) -> str:
     """Protect a cell from being run as a spreadsheet formula (undone by :func:`unguard`)."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) or _guarded(cell) else cell
+    return "'" + cell if formula_like(cell) or _guarded(cell) else cell
 
 
 class RejectsWriter:

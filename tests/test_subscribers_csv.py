@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,10 +190,36 @@ def test_formula_cells_are_guarded_and_round_trip(session: Session, write_csv: W
     assert _people(session, "letters") == {"=cmd@example.org": ("=HYPERLINK(1)", "active")}
 
 
-@given(st.text(max_size=12))
+#: Text rich in formula starters and their look-alikes (full-width, small, superscript…).
+_RISKY = st.text(
+    alphabet=st.sampled_from("=+-@'\t\r\n \u3000\u00a0＝﹦⁼₌＋﹢⁺－﹣＠﹫−aZ1한") | st.characters(),
+    max_size=12,
+)
+
+
+@given(_RISKY)
 def test_guard_round_trips(cell: str) -> None:
     assert unguard(guard(cell)) == cell
     assert not guard(cell).startswith(("=", "+", "-", "@"))
+
+
+@given(_RISKY)
+def test_guarded_cells_never_start_a_formula_even_through_look_alikes(cell: str) -> None:
+    guarded = guard(cell)
+    first = unicodedata.normalize("NFKC", guarded.lstrip()[:1])
+    assert guarded[:1] not in ("\t", "\r", "\n")
+    assert first[:1] not in ("=", "+", "-", "@", "\u2212"), (cell, guarded)
+
+
+def test_full_width_formula_is_guarded_in_the_export(session: Session, write_csv: WriteCsv) -> None:
+    path = write_csv('email,name\nfw@example.org,"＝HYPERLINK(""http://evil"")"\n')
+    import_csv(session, path, newsletter_id="weekly", confirmed=True)
+    out = io.StringIO()
+    export_csv(session, out)
+    assert "fw@example.org,\"'＝HYPERLINK" in out.getvalue()
+    again = write_csv(out.getvalue(), name="again.csv")
+    assert import_csv(session, again, newsletter_id="letters", confirmed=True).imported == 1
+    assert _people(session, "letters")["fw@example.org"][0] == '＝HYPERLINK("http://evil")'
 
 
 LOCAL = st.text(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 from fastapi.testclient import TestClient
 
 from newsletter.services import Services
 from newsletter.web import create_app
-from tests.fixtures.web import add_subscriber, statuses, token_url
+from tests.fixtures.web import LiveSite, add_subscriber, statuses, token_url
 
 
 def _csrf(page: str) -> str:
@@ -151,3 +152,16 @@ def test_bounced_subscriber_cannot_resubscribe_here(
     )
     assert page.status_code == 200 and 'role="alert"' in page.text
     assert statuses(services, sid)["weekly"] == "unsubscribed"
+
+
+def test_unknown_action_is_refused_and_changes_nothing(live_site: LiveSite) -> None:
+    services = live_site.services
+    sid = add_subscriber(services, "odd@example.com", name="Odd")
+    url = token_url(services, "preferences", sid)
+    with httpx.Client() as client:
+        csrf = _csrf(client.get(url).text)
+        for action in ("delete", "Save", "save ", ""):
+            response = client.post(url, data={"csrf_token": csrf, "action": action})
+            assert response.status_code == 400, action
+            assert "아무것도 바꾸지 않았습니다" in response.text
+    assert statuses(services, sid) == {"letters": "active", "weekly": "active"}

@@ -39,7 +39,16 @@ NOTICES = {
     "unsubscribed_all": "preferences.unsubscribed_all",
     "refused": "preferences.refused",
 }
-ACTIONS = ("save", "resubscribe", "pause", "resume", "unsubscribe_all", "export", "erase")
+ACTIONS = (
+    "save",
+    "resubscribe",
+    "pause",
+    "resume",
+    "unsubscribe_all",
+    "export",
+    "erase",
+    "erase_confirm",
+)
 MAX_PAUSE_WEEKS = 52
 
 
@@ -81,7 +90,7 @@ def preferences_action(
     services: ServicesDep,
     pages: PagesDep,
     ip: ClientIp,
-    action: Annotated[str, Form(max_length=32)] = "save",
+    action: Annotated[str, Form(max_length=32)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     newsletters: Annotated[list[str] | None, Form()] = None,
     name: Annotated[str, Form(max_length=200)] = "",
@@ -96,6 +105,9 @@ def preferences_action(
         require_subscriber(session, data.subscriber_id)  # gone: the same 404 as a bad link
     if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
         return _refused(request, pages, language)
+    if action not in ACTIONS:
+        # Never a default: an unknown action falling through to "save" left every newsletter.
+        return _unknown_action(request, pages, language)
     subscriber_id = data.subscriber_id
     if action == "export":
         return _export(services.sessions, subscriber_id)
@@ -202,6 +214,16 @@ def _erase(
             return pages.render(request, "erased.html", lang=language)
     context["csrf_token"] = pages.csrf.token(token, csrf.session_id(request) or "")
     return pages.render(request, "erase_confirm.html", context, lang=language)
+
+
+def _unknown_action(request: Request, pages: Pages, language: str) -> Response:
+    text = pages.catalog.text
+    context = {
+        "title": text(language, "common.error_title"),
+        "body": text(language, "preferences.unknown_action"),
+        "status_code": 400,
+    }
+    return pages.render(request, "message.html", context, status_code=400, lang=language)
 
 
 def _refused(request: Request, pages: Pages, language: str) -> Response:
