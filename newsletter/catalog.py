@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -179,3 +180,25 @@ def get_issue(services: Services, slug: str) -> Issue:
     if row is None:
         raise IssueNotFound(f"no issue {slug!r} in the database (run `newsletter issues sync`)")
     return row
+
+
+def load_issue(services: Services, slug: str) -> ParsedIssue:
+    """The synced issue with this slug, parsed from its file in ``issues_dir``.
+
+    The slug is looked up in the database only (``IssueNotFound`` otherwise), and only the
+    file recorded for it by :func:`sync_issues`, inside ``issues_dir``, is read: the web
+    app resolves slugs through this function so that no slug ever names another file.
+    """
+    row = get_issue(services, slug)
+    settings = services.settings
+    folder = settings.path(settings.issues_dir).resolve()
+    path = settings.path(Path(row.source_path))
+    if not path.resolve().is_relative_to(folder):
+        raise IssueNotFound(f"issue {slug!r} is recorded outside {settings.issues_dir}/")
+    issue = parse_issue_file(settings, path)
+    if issue.slug != slug:
+        raise IssueError(
+            f"{display_path(settings, path)} now has slug {issue.slug!r}, not {slug!r} "
+            "(run `newsletter issues sync`)"
+        )
+    return issue

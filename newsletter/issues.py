@@ -383,12 +383,13 @@ def issue_files(settings: Settings) -> list[Path]:
     )
 
 
-def find_issue(settings: Settings, slug_or_path: str | Path) -> ParsedIssue:
-    """The issue with this slug in ``issues_dir``, or the file at this path."""
-    candidate = Path(slug_or_path)
-    if candidate.is_file():
-        return parse_issue_file(settings, candidate)
-    slug = str(slug_or_path)
+def find_issue(settings: Settings, slug: str) -> ParsedIssue:
+    """The issue with this slug in ``issues_dir``; ``IssueNotFound`` when there is none.
+
+    A slug is never a path: ``notes.txt`` or ``newsletter.db`` is looked up as a slug among
+    the issue files and nothing else is opened (callers that take a file the operator named
+    use :func:`find_issue_or_file`).
+    """
     files = issue_files(settings)
     for path in files:
         if slug_for(path, None) == slug:
@@ -403,4 +404,15 @@ def find_issue(settings: Settings, slug_or_path: str | Path) -> ParsedIssue:
         if issue.slug == slug:
             return issue
     folder = display_path(settings, settings.path(settings.issues_dir))
-    raise IssueNotFound(f"no issue with slug {slug!r} in {folder}/ (and no such file)")
+    raise IssueNotFound(f"no issue with slug {slug!r} in {folder}/")
+
+
+def find_issue_or_file(settings: Settings, slug_or_path: str | Path) -> ParsedIssue:
+    """For the command line only: the file the operator named, else the issue with that slug."""
+    candidate = Path(slug_or_path)
+    if candidate.is_file():
+        return parse_issue_file(settings, candidate)
+    try:
+        return find_issue(settings, str(slug_or_path))
+    except IssueNotFound as exc:
+        raise IssueNotFound(f"{exc} (and no such file)") from None

@@ -11,7 +11,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from newsletter.errors import IssueError, IssueNotFound
-from newsletter.issues import find_issue, parse_issue_file, parse_issue_text
+from newsletter.issues import find_issue, find_issue_or_file, parse_issue_file, parse_issue_text
 from newsletter.render import render_issue
 from newsletter.settings import Settings
 from tests.conftest import seed_path
@@ -163,10 +163,17 @@ def test_find_issue_by_slug_path_and_explicit_slug(
     path = write_issue("2026-12-07-by-name.md")
     write_issue("other.md", slug="explicit")
     assert find_issue(settings, "by-name").source_path == path
-    assert find_issue(settings, str(path)).slug == "by-name"
+    assert find_issue_or_file(settings, str(path)).slug == "by-name"
     assert find_issue(settings, "explicit").slug == "explicit"
     with pytest.raises(IssueNotFound):
         find_issue(settings, "missing")
+
+
+def test_find_issue_never_takes_a_path(settings: Settings, write_issue: WriteIssue) -> None:
+    path = write_issue("2026-12-07-by-name.md")
+    for text in (str(path), path.name, "config.yaml", str(settings.base_dir / "config.yaml")):
+        with pytest.raises(IssueNotFound):
+            find_issue(settings, text)
 
 
 def test_jekyll_seed_parses_with_colon_title_and_utc_instant(settings: Settings) -> None:

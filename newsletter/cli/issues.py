@@ -18,7 +18,7 @@ from newsletter.errors import CheckFailed, IssueError
 from newsletter.importers import ImportedIssue, write_issue
 from newsletter.importers.brunch import import_brunch
 from newsletter.importers.jekyll import import_jekyll, post_files
-from newsletter.issues import ParsedIssue, find_issue, issue_files, parse_issue_file
+from newsletter.issues import ParsedIssue, find_issue_or_file, issue_files, parse_issue_file
 from newsletter.render import preview_values, render_issue
 from newsletter.scheduler.service import schedule_summaries
 from newsletter.settings import Settings
@@ -40,7 +40,7 @@ def render(
 ) -> None:
     """Render an issue into SLUG.html and SLUG.txt (preview values for the reader's links)."""
     conf = settings(ctx)
-    parsed = find_issue(conf, issue)
+    parsed = find_issue_or_file(conf, issue)
     rendered = render_issue(conf, parsed)
     html, text = rendered.personalize(preview_values(conf, parsed.slug))
     out.mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ def check(
 ) -> None:
     """Preflight an issue: size, links, alt text, subject. Exits 1 on any error."""
     conf = settings(ctx)
-    report = check_issue(conf, find_issue(conf, issue))
+    report = check_issue(conf, find_issue_or_file(conf, issue))
     if as_json:
         print_json(report.as_dict())
     else:
@@ -213,7 +213,7 @@ def issues_show(
 ) -> None:
     """One issue: its front matter, database status and parse warnings."""
     svc = services(ctx)
-    parsed = find_issue(svc.settings, slug)
+    parsed = find_issue_or_file(svc.settings, slug)
     status = {row.slug: row.status for row in list_issues(svc)}.get(parsed.slug, "not synced")
     data = {**_summary(parsed), "status": status, "warnings": list(parsed.warnings)}
     if as_json:

@@ -18,6 +18,11 @@ from zoneinfo import ZoneInfo
 
 from newsletter.errors import SchedulerError
 
+#: Instants are kept within these bounds: far enough from the ends of ``datetime`` that
+#: showing one in any timezone (UTC-12 to UTC+14) never overflows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Instant:
@@ -59,7 +64,16 @@ def parse_instant(text: str, zone: ZoneInfo) -> Instant:
             f"{text!r} is not an ISO-8601 date-time (e.g. 2026-03-02T09:00 or "
             "2026-03-02T09:00+09:00)"
         ) from None
-    return local_instant(parsed, zone)
+    try:
+        instant = local_instant(parsed, zone)
+    except OverflowError:  # the first or last hours of the calendar in some zone
+        instant = None
+    if instant is None or not (EARLIEST <= instant.utc < LATEST):
+        raise SchedulerError(
+            f"{text!r} is out of range: pick an instant between {EARLIEST.year} and "
+            f"{LATEST.year - 1}"
+        )
+    return instant
 
 
 def describe(instant: datetime, zone: ZoneInfo) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -24,6 +25,8 @@ from newsletter.web.admin_deps import (
     CsrfField,
     EditorDep,
     FormEditorDep,
+    KnownIssueDep,
+    RowId,
     ServicesDep,
     executor,
     redirect,
@@ -115,17 +118,15 @@ def _issue_page(
     request: Request,
     editor: EditorDep,
     services: ServicesDep,
-    slug: str,
+    row: admin_store.IssueRow,
     *,
     status_code: int = 200,
     **extra: object,
 ) -> Response:
     with services.sessions() as session:
-        row = admin_store.issue_row(session, slug)
-    if row is None:
-        return render(request, "missing.html", {"slug": slug}, editor=editor, status_code=404)
+        row = admin_store.issue_row(session, row.slug) or row  # as it is after the action
     try:
-        subject, html, text = actions.preview_html(services, slug)
+        subject, html, text = actions.preview_html(services, row.slug)
         preview_error = ""
     except NewsletterError as exc:
         subject, html, text, preview_error = row.title, "", "", str(exc)
@@ -144,102 +145,93 @@ def _issue_page(
 
 
 @router.get("/issues/{slug}")
-def issue(request: Request, slug: str, editor: EditorDep, services: ServicesDep) -> Response:
+def issue(
+    request: Request, editor: EditorDep, row: KnownIssueDep, services: ServicesDep
+) -> Response:
     """One issue: status, preview at phone and desktop width, and the editor's actions."""
-    return _issue_page(request, editor, services, slug)
+    return _issue_page(request, editor, services, row)
 
 
 @router.post("/issues/{slug}/check")
 def check(
-    request: Request,
-    slug: str,
-    editor: FormEditorDep,
-    services: ServicesDep,
+    request: Request, editor: FormEditorDep, row: KnownIssueDep, services: ServicesDep
 ) -> Response:
     """Run the preflight check and show its findings on the issue page."""
     try:
-        report = actions.run_check(services, slug)
+        report = actions.run_check(services, row.slug)
     except NewsletterError as exc:
-        return _issue_page(request, editor, services, slug, error=str(exc), status_code=422)
-    return _issue_page(request, editor, services, slug, report=report)
+        return _issue_page(request, editor, services, row, error=str(exc), status_code=422)
+    return _issue_page(request, editor, services, row, report=report)
 
 
 @router.post("/issues/{slug}/test")
 def test_send(
     request: Request,
-    slug: str,
     editor: FormEditorDep,
+    row: KnownIssueDep,
     services: ServicesDep,
     to: Annotated[str, Form()] = "",
 ) -> Response:
     """Send the issue to a few addresses now (not recorded in the ledger)."""
     try:
-        sent = actions.send_test(services, slug, addresses=actions.parse_addresses(to))
+        sent = actions.send_test(services, row.slug, addresses=actions.parse_addresses(to))
     except (NewsletterError, SubscriberError) as exc:
-        return _issue_page(request, editor, services, slug, error=str(exc), status_code=400)
-    return _issue_page(request, editor, services, slug, tested=sent)
+        return _issue_page(request, editor, services, row, error=str(exc), status_code=400)
+    return _issue_page(request, editor, services, row, tested=sent)
 
 
 @router.post("/issues/{slug}/schedule")
 def schedule(
     request: Request,
-    slug: str,
     editor: FormEditorDep,
+    row: KnownIssueDep,
     services: ServicesDep,
     at: Annotated[str, Form()] = "",
 ) -> Response:
     """Schedule (or reschedule) at a local time, or back at the file's date when empty."""
     try:
-        actions.schedule(services, slug, at=at)
+        actions.schedule(services, row.slug, at=at)
     except NewsletterError as exc:
-        return _issue_page(request, editor, services, slug, error=str(exc), status_code=409)
-    return redirect(f"/admin/issues/{slug}?done=scheduled")
+        return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
+    return redirect(f"/admin/issues/{quote(row.slug)}?done=scheduled")
 
 
 @router.post("/issues/{slug}/cancel")
 def cancel(
-    request: Request,
-    slug: str,
-    editor: FormEditorDep,
-    services: ServicesDep,
+    request: Request, editor: FormEditorDep, row: KnownIssueDep, services: ServicesDep
 ) -> Response:
     """Cancel a scheduled issue."""
     try:
-        actions.cancel(services, slug)
+        actions.cancel(services, row.slug)
     except NewsletterError as exc:
-        return _issue_page(request, editor, services, slug, error=str(exc), status_code=409)
-    return redirect(f"/admin/issues/{slug}?done=cancelled")
+        return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
+    return redirect(f"/admin/issues/{quote(row.slug)}?done=cancelled")
 
 
 @router.get("/issues/{slug}/send")
-def confirm_send(request: Request, slug: str, editor: EditorDep, services: ServicesDep) -> Response:
+def confirm_send(
+    request: Request, editor: EditorDep, row: KnownIssueDep, services: ServicesDep
+) -> Response:
     """The confirmation step: how many people will receive the issue."""
-    with services.sessions() as session:
-        row = admin_store.issue_row(session, slug)
-    if row is None:
-        return render(request, "missing.html", {"slug": slug}, editor=editor, status_code=404)
     context = {"issue": row, "audience": actions.audience(services, row.newsletter_id)}
     return render(request, "send_confirm.html", context, editor=editor)
 
 
 @router.post("/issues/{slug}/send")
 def send_now(
-    request: Request,
-    slug: str,
-    editor: FormEditorDep,
-    services: ServicesDep,
+    request: Request, editor: FormEditorDep, row: KnownIssueDep, services: ServicesDep
 ) -> Response:
     """Start the send now (after the confirmation page) and follow it."""
     try:
-        send_id = actions.send_now(services, slug, executor=executor(request))
+        send_id = actions.send_now(services, row.slug, executor=executor(request))
     except NewsletterError as exc:
-        return _issue_page(request, editor, services, slug, error=str(exc), status_code=409)
+        return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
     return redirect(f"/admin/sends/{send_id}")
 
 
 @router.get("/sends/{send_id}")
 async def send_page(
-    request: Request, send_id: int, editor: EditorDep, services: ServicesDep
+    request: Request, send_id: RowId, editor: EditorDep, services: ServicesDep
 ) -> Response:
     """A send's live progress (the page refreshes itself while it runs) and its report."""
     report = await run_in_threadpool(actions.send_report, services, send_id)
@@ -260,7 +252,7 @@ def _clock(services: ServicesDep, epoch: int) -> str:
 @router.post("/sends/{send_id}/pause")
 def pause(
     request: Request,
-    send_id: int,
+    send_id: RowId,
     editor: FormEditorDep,
     services: ServicesDep,
 ) -> Response:
@@ -272,7 +264,7 @@ def pause(
 @router.post("/sends/{send_id}/resume")
 def resume(
     request: Request,
-    send_id: int,
+    send_id: RowId,
     editor: FormEditorDep,
     services: ServicesDep,
 ) -> Response:

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from newsletter import db
+from newsletter.catalog import load_issue
 from newsletter.check import CheckReport, check_issue
 from newsletter.delivery import engine
 from newsletter.delivery import store as delivery_store
 from newsletter.delivery.models import SendStatus
 from newsletter.delivery.transactional import send_transactional
 from newsletter.errors import SendStateError
-from newsletter.issues import find_issue
 from newsletter.models import IssueStatus
 from newsletter.provider_event_store import count_events, outcome_counts
 from newsletter.render import preview_values, render_issue
@@ -54,15 +54,18 @@ def record(services: Services, action: str, **detail: Any) -> None:
 
 
 def preview_html(services: Services, slug: str) -> tuple[str, str, str]:
-    """(subject, html, text) of the issue as a reader would get it, with stand-in values."""
-    rendered = render_issue(services.settings, find_issue(services.settings, slug))
+    """(subject, html, text) of the issue as a reader would get it, with stand-in values.
+
+    The slug is resolved through the catalog (:func:`load_issue`): never as a file path.
+    """
+    rendered = render_issue(services.settings, load_issue(services, slug))
     html, text = rendered.personalize(preview_values(services.settings, slug))
     return rendered.subject, html, text
 
 
 def run_check(services: Services, slug: str) -> CheckReport:
     """The preflight check of the issue file (logged)."""
-    report = check_issue(services.settings, find_issue(services.settings, slug))
+    report = check_issue(services.settings, load_issue(services, slug))
     record(services, "check", slug=slug, ok=report.ok, errors=len(report.errors))
     return report
 

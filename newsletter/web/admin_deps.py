@@ -11,10 +11,14 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from newsletter.errors import IssueNotFound
 from newsletter.services import Services
+from newsletter.web import admin_store
 from newsletter.web.admin_auth import AdminAuth, AdminSession
+from newsletter.web.admin_store import IssueRow
 from newsletter.web.i18n import LANGUAGES, Catalog
 from newsletter.web.templating import Pages
 from subscribers.tokens import signing_keys
@@ -76,6 +80,27 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_known_issue(slug: str, services: ServicesDep) -> IssueRow:
+    """The issue of the route's ``{slug}``, looked up in the catalog only; 404 otherwise.
+
+    Every admin route with a slug takes this after the session (and CSRF) check: a slug
+    is never a file name, and nothing is read or sent for a slug the database lacks.
+    """
+    with services.sessions() as session:
+        row = admin_store.issue_row(session, slug)
+    if row is None:
+        raise IssueNotFound(f"no issue {slug!r}")
+    return row
+
+
+#: A database id in a route's path: a positive 64-bit integer, else a 422 (a 20-digit
+#: number never reaches the database, where it would not fit the column).
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+
+#: The synced issue a slug route acts on.
+KnownIssueDep = Annotated[IssueRow, Depends(get_known_issue)]
 
 
 def executor(request: Request) -> Executor:

@@ -14,7 +14,14 @@ from newsletter.provider_event_store import events_for_email
 from newsletter.web import admin_actions as actions
 from newsletter.web import admin_store
 from newsletter.web.admin_charts import line_chart
-from newsletter.web.admin_deps import EditorDep, FormEditorDep, ServicesDep, redirect, render
+from newsletter.web.admin_deps import (
+    EditorDep,
+    FormEditorDep,
+    RowId,
+    ServicesDep,
+    redirect,
+    render,
+)
 from subscribers.errors import SubscriberError
 from subscribers.queries import get_subscriber
 
@@ -55,7 +62,7 @@ def subscribers(
 
 @router.get("/subscribers/{subscriber_id}")
 def subscriber(
-    request: Request, subscriber_id: int, editor: EditorDep, services: ServicesDep
+    request: Request, subscriber_id: RowId, editor: EditorDep, services: ServicesDep
 ) -> Response:
     """One person: subscriptions, consent records, events, provider events."""
     with services.sessions() as session:
@@ -75,7 +82,7 @@ def subscriber(
 
 @router.post("/subscribers/{subscriber_id}/unsubscribe")
 def unsubscribe(
-    subscriber_id: int,
+    subscriber_id: RowId,
     editor: FormEditorDep,
     services: ServicesDep,
 ) -> Response:
@@ -86,7 +93,7 @@ def unsubscribe(
 
 @router.post("/subscribers/{subscriber_id}/erase")
 def erase(
-    subscriber_id: int,
+    subscriber_id: RowId,
     editor: FormEditorDep,
     services: ServicesDep,
     confirm: Annotated[str, Form()] = "",
@@ -111,7 +118,8 @@ async def import_csv(
     """Import a CSV with the CLI's rules; show the same summary the CLI prints."""
     newsletter_id = newsletter or services.settings.default_newsletter.id
     with tempfile.TemporaryDirectory(prefix="admin-import-") as tmp:
-        path = Path(tmp) / (Path(file.filename or "import.csv").name or "import.csv")
+        # The browser's file name is never a path here (``..``, ``/``, NUL): a fixed one.
+        path = Path(tmp) / "import.csv"
         path.write_bytes(await file.read(MAX_UPLOAD_BYTES + 1))
         if path.stat().st_size > MAX_UPLOAD_BYTES:
             error = "file too large for the dashboard: use `newsletter subscribers import`"

@@ -33,6 +33,7 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (errors.CheckFailed, 422),
     (errors.SendStateError, 409),
     (errors.BackendError, 502),
+    (errors.SchedulerError, 409),
     (errors.ConfigError, 500),
     (errors.NewsletterError, 500),
 )
