@@ -166,18 +166,19 @@ def test_two_serve_processes_on_one_database_send_once(
 def test_restart_across_the_instant_within_and_beyond_max_lateness(
     project: Services, tmp_path: Path, serves: list[Serve]
 ) -> None:
-    serve = start_serve(tmp_path, serves, max_lateness="8s")
+    # Wide margins: a loaded machine may take seconds to start a serve; the rule is what counts.
+    serve = start_serve(tmp_path, serves, max_lateness="20s")
     now = utcnow()
-    beyond, within = now + timedelta(seconds=6), now + timedelta(seconds=15)
+    beyond, within = now + timedelta(seconds=6), now + timedelta(seconds=24)
     write_issue(project, "beyond", iso(beyond))
     write_issue(project, "within", iso(within))
     assert wait_for(lambda: "within planned" in serve.log and "beyond planned" in serve.log)
     serve.stop()  # down before either instant
     assert seconds_until(beyond) > 0, "serve took too long to plan and stop"
-    time.sleep(max(0.0, seconds_until(within)) + 0.5)
-    # On restart "within" is 0.5 s late plus start-up (< 8 s); "beyond" 9.5 s plus start-up.
-    restarted = start_serve(tmp_path, serves, max_lateness="8s")
-    assert wait_for(lambda: len(outbox_files(project.settings)) >= len(READERS), timeout=20)
+    time.sleep(max(0.0, seconds_until(beyond)) + 21.5)
+    # On restart "within" is 3.5 s late plus start-up (< 20 s); "beyond" 21.5 s plus start-up.
+    restarted = start_serve(tmp_path, serves, max_lateness="20s")
+    assert wait_for(lambda: len(outbox_files(project.settings)) >= len(READERS), timeout=40)
     assert wait_for(lambda: status_of(project, "beyond") == IssueStatus.MISSED), restarted.log
     time.sleep(1)
     assert len(outbox_files(project.settings)) == len(READERS)
