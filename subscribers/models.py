@@ -105,6 +105,9 @@ class ConsentRecord(Base):
     newsletters: Mapped[list[str]] = mapped_column(JSON, default=list)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     confirmed_ip: Mapped[str] = mapped_column(String(64), default="")
+    # What a form sign-up asked to change on an existing person (name, timezone, locale):
+    # applied only when this record is confirmed through the link mailed to the address.
+    changes: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
 
 
 class Event(Base):

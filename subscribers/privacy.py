@@ -169,6 +169,7 @@ def _consent_dict(consent: ConsentRecord) -> dict[str, Any]:
         "newsletters": consent.newsletters,
         "confirmed_at": _iso(consent.confirmed_at),
         "confirmed_ip": consent.confirmed_ip,
+        "changes": consent.changes or {},
     }
 
 

@@ -18,6 +18,7 @@ from subscribers.addresses import parse_address
 from subscribers.db import utcnow
 from subscribers.errors import SubscriberNotFound
 from subscribers.models import (
+    ConsentRecord,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -204,3 +205,16 @@ def list_subscriptions(
 def is_suppressed(session: Session, email_hash: str) -> bool:
     """Whether the address with this hash is on the suppression list."""
     return session.get(Suppression, email_hash) is not None
+
+
+def unconfirmed_consent(
+    session: Session, subscriber_id: int, consent_id: int | None = None
+) -> ConsentRecord | None:
+    """The unconfirmed consent record ``consent_id`` of this person, or (without an id:
+    confirm links made before they named one) their latest unconfirmed one."""
+    query = select(ConsentRecord).where(
+        ConsentRecord.subscriber_id == subscriber_id, ConsentRecord.confirmed_at.is_(None)
+    )
+    if consent_id is not None:
+        query = query.where(ConsentRecord.id == consent_id)
+    return session.scalars(query.order_by(ConsentRecord.id.desc()).limit(1)).first()

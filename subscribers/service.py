@@ -7,6 +7,11 @@ transaction. Rules kept here and nowhere else:
 - Nobody is mailed before confirming: form sign-ups are ``pending`` until :func:`confirm`.
   Single opt-in (``confirmed=True``) is for admin, import and API sources, and is recorded.
 - The consent record is written (and flushed) before the caller sends any confirmation.
+- Nothing a form sign-up says about an existing person takes effect before that person
+  uses the link mailed to their address: the new name, timezone or locale wait in the
+  consent record (``changes``) and new newsletters wait ``pending``; :func:`confirm` of
+  that consent record applies exactly them. A stranger who knows the address changes
+  nothing anyone sees (issue 11).
 - An opt-out is never lost: admin and import never turn an ``unsubscribed`` subscription
   back on, and never touch a suppressed address. Only the person's own form sign-up plus
   confirmation lifts a suppression.
@@ -37,7 +42,12 @@ from subscribers.models import (
     SubscriptionStatus,
     Suppression,
 )
-from subscribers.queries import find_by_normalized, require_subscriber, subscriptions_of
+from subscribers.queries import (
+    find_by_normalized,
+    require_subscriber,
+    subscriptions_of,
+    unconfirmed_consent,
+)
 
 _LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
 
@@ -60,11 +70,12 @@ class SubscribeResult:
     pending: tuple[str, ...]
     active: tuple[str, ...]
     unchanged: tuple[str, ...]
+    changes: tuple[str, ...] = ()
 
     @property
     def needs_confirmation(self) -> bool:
-        """Whether some newsletter waits for the person's confirmation."""
-        return bool(self.pending)
+        """Whether some newsletter or some change waits for the person's confirmation."""
+        return bool(self.pending or self.changes)
 
 
 def subscribe(
@@ -111,8 +122,10 @@ def subscribe(
         )
         session.add(person)
         session.flush()
-    elif clean_name(name) and person.name != clean_name(name):
-        person.name = clean_name(name)
+    changes = _asked_changes(person, name=name, timezone=timezone, locale=locale)
+    if confirmed:
+        _apply_changes(person, changes)  # single opt-in sources speak for the person
+        changes = {}
     now = utcnow()
     consent = ConsentRecord(
         subscriber_id=person.id,
@@ -123,6 +136,7 @@ def subscribe(
         wording_version=wording_version,
         newsletters=list(newsletters),
         confirmed_at=now if confirmed else None,
+        changes=changes or None,
     )
     session.add(consent)
     session.flush()  # the consent record exists before any confirmation email goes out
@@ -148,7 +162,20 @@ def subscribe(
         pending=tuple(outcomes["pending"]),
         active=tuple(outcomes["active"]),
         unchanged=tuple(outcomes["unchanged"]),
+        changes=tuple(sorted(changes)),
     )
+
+
+def _asked_changes(person: Subscriber, *, name: str, timezone: str, locale: str) -> dict[str, str]:
+    """What a sign-up would change on the stored person: only non-empty values that differ."""
+    asked = {"name": clean_name(name), "timezone": timezone.strip(), "locale": locale.strip()}
+    return {key: value for key, value in asked.items() if value and getattr(person, key) != value}
+
+
+def _apply_changes(person: Subscriber, changes: dict[str, str]) -> None:
+    for key in ("name", "timezone", "locale"):
+        if key in changes:
+            setattr(person, key, changes[key])
 
 
 def _subscribe_one(
@@ -212,33 +239,50 @@ def _subscribe_one(
 
 
 def confirm(
-    session: Session, *, subscriber_id: int, newsletter_id: str | None = None, ip: str = ""
+    session: Session,
+    *,
+    subscriber_id: int,
+    newsletter_id: str | None = None,
+    ip: str = "",
+    consent_id: int | None = None,
 ) -> list[str]:
     """Confirm the person's pending subscriptions (one newsletter, or all of them).
 
-    This is the person's own opt-in: it re-activates them and lifts a suppression of their
-    address. Returns the newsletters confirmed now; confirming twice confirms nothing.
+    With ``consent_id`` (the consent record the mailed link names) only that sign-up is
+    confirmed: its newsletters, and the changes it asked for (name, timezone, locale) are
+    applied now. This is the person's own opt-in: it re-activates them and lifts a
+    suppression of their address. Returns the newsletters confirmed now; confirming twice
+    confirms nothing.
     """
     person = require_subscriber(session, subscriber_id)
+    consent = unconfirmed_consent(session, subscriber_id, consent_id)
+    if consent_id is not None and consent is None:
+        return []  # that sign-up was confirmed already (or is not this person's)
+    wanted = set(consent.newsletters) if consent_id is not None and consent else None
     waiting = [
         s
         for s in subscriptions_of(session, subscriber_id)
-        if s.status == SubscriptionStatus.PENDING and newsletter_id in (None, s.newsletter_id)
+        if s.status == SubscriptionStatus.PENDING
+        and newsletter_id in (None, s.newsletter_id)
+        and (wanted is None or s.newsletter_id in wanted)
     ]
-    if not waiting:
+    changes = (consent.changes or {}) if consent_id is not None and consent else {}
+    if not waiting and not changes:
         return []
-    now = utcnow()
     for subscription in waiting:
         _activate(session, subscription, how=How.LINK, actor="")
+    if changes:
+        _apply_changes(person, changes)
+        record_event(
+            session,
+            EventKind.PREFERENCES_CHANGED,
+            subscriber_id=subscriber_id,
+            how=How.LINK,
+            detail={"fields": sorted(changes)},
+        )
     _lift_suppression(session, person)
-    consent = session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.subscriber_id == subscriber_id, ConsentRecord.confirmed_at.is_(None))
-        .order_by(ConsentRecord.id.desc())
-        .limit(1)
-    ).first()
     if consent is not None:
-        consent.confirmed_at, consent.confirmed_ip = now, ip
+        consent.confirmed_at, consent.confirmed_ip = utcnow(), ip
     session.flush()
     return [s.newsletter_id for s in waiting]
 

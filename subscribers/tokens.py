@@ -1,9 +1,10 @@
 """Signed tokens for the links in every email: confirm, unsubscribe, preferences.
 
 A token is ``<payload>.<signature>``, both base64url without padding. The payload is
-``purpose:subscriber_id:issued_at:newsletter_id`` (``issued_at`` only for purposes that
-expire); the signature is HMAC-SHA256 truncated to 128 bits, keyed per purpose from the
-secret, so a token made for one purpose never verifies for another.
+``purpose:subscriber_id[/ref]:issued_at:newsletter_id`` (``issued_at`` only for purposes
+that expire; ``ref`` only when given: the consent record a confirm link confirms); the
+signature is HMAC-SHA256 truncated to 128 bits, keyed per purpose from the secret, so a
+token made for one purpose never verifies for another.
 
 Key rotation: a signer holds several secrets; the first (newest) signs, all verify.
 Every failure (tampered, foreign key, made up, wrong purpose, expired) raises the same
@@ -59,6 +60,7 @@ class TokenData:
     subscriber_id: int
     newsletter_id: str | None
     issued_at: datetime | None
+    ref: int | None = None
 
 
 class TokenSigner:
@@ -77,12 +79,19 @@ class TokenSigner:
         ]
 
     def dumps(
-        self, purpose: TokenPurpose | str, subscriber_id: int, newsletter_id: str | None = None
+        self,
+        purpose: TokenPurpose | str,
+        subscriber_id: int,
+        newsletter_id: str | None = None,
+        *,
+        ref: int | None = None,
     ) -> str:
-        """A URL-safe token for ``purpose`` about ``subscriber_id`` (and one newsletter)."""
+        """A URL-safe token for ``purpose`` about ``subscriber_id`` (and one newsletter, and
+        one record ``ref`` such as the consent record a confirm link confirms)."""
         kind = TokenPurpose(purpose)
         issued = str(int(time.time())) if kind in EXPIRING else ""
-        payload = f"{_CODES[kind]}:{int(subscriber_id)}:{issued}:{newsletter_id or ''}"
+        who = f"{int(subscriber_id)}/{int(ref)}" if ref is not None else str(int(subscriber_id))
+        payload = f"{_CODES[kind]}:{who}:{issued}:{newsletter_id or ''}"
         body = _b64encode(payload.encode("utf-8"))
         mac = self._macs[0][kind].copy()
         mac.update(body)
@@ -115,14 +124,16 @@ class TokenSigner:
             raise ValueError("malformed")
         if not any(_matches(macs[kind], body, given) for macs in self._macs):
             raise ValueError("bad signature")
-        code, sid, issued, newsletter = _b64decode(body).decode("utf-8").split(":", 3)
+        code, who, issued, newsletter = _b64decode(body).decode("utf-8").split(":", 3)
         if code != _CODES[kind]:
             raise ValueError("wrong purpose")
+        sid, slash, ref = who.partition("/")
         return TokenData(
             purpose=kind,
             subscriber_id=int(sid),
             newsletter_id=newsletter or None,
             issued_at=datetime.fromtimestamp(int(issued), UTC) if issued else None,
+            ref=int(ref) if slash else None,
         )
 
 

@@ -46,6 +46,14 @@ def test_round_trip(purpose: TokenPurpose, subscriber_id: int, newsletter: str |
     assert len(token) <= 100  # ~45 for a real id and newsletter
 
 
+@given(PURPOSES, IDS, st.none() | IDS, NEWSLETTERS)
+def test_round_trip_with_a_ref(
+    purpose: TokenPurpose, subscriber_id: int, ref: int | None, newsletter: str | None
+) -> None:
+    data = SIGNER.loads(SIGNER.dumps(purpose, subscriber_id, newsletter, ref=ref), purpose)
+    assert (data.subscriber_id, data.ref, data.newsletter_id) == (subscriber_id, ref, newsletter)
+
+
 @given(PURPOSES, IDS, NEWSLETTERS, st.data())
 def test_any_tampering_is_rejected(
     purpose: TokenPurpose, subscriber_id: int, newsletter: str | None, data: st.DataObject

@@ -72,9 +72,11 @@ class Mailer:
         name: str,
         lang: str,
         newsletters: Sequence[NewsletterSettings],
+        consent_id: int | None = None,
     ) -> None:
-        """Send the double opt-in email with a fresh confirm link (expires, see tokens)."""
-        token = self.services.tokens.dumps(TokenPurpose.CONFIRM, subscriber_id)
+        """Send the double opt-in email with a fresh confirm link (expires, see tokens)
+        naming the consent record (the sign-up) it confirms."""
+        token = self.services.tokens.dumps(TokenPurpose.CONFIRM, subscriber_id, ref=consent_id)
         confirm_url = f"{self.services.settings.site.url}/confirm/{token}"
         email = self.render(
             "confirm",

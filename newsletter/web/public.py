@@ -28,7 +28,7 @@ from subscribers import service
 from subscribers.errors import InvalidAddress, UnknownNewsletter
 from subscribers.events import How
 from subscribers.models import SubscriptionStatus
-from subscribers.queries import require_subscriber
+from subscribers.queries import require_subscriber, unconfirmed_consent
 from subscribers.tokens import TokenData, TokenPurpose
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def subscribe(
             name=person_name,
             lang=language,
             newsletters=[pages.settings.newsletter(n) for n in result.pending],
+            consent_id=result.consent_id,
         )
     return pages.render(request, "subscribe_done.html", lang=language)
 
@@ -120,7 +121,16 @@ def confirm_page(token: str, request: Request, services: ServicesDep, pages: Pag
     with transaction(services.sessions) as session:
         require_subscriber(session, data.subscriber_id)
         waiting = common.with_status(session, data.subscriber_id, SubscriptionStatus.PENDING)
-    context = {"token": token, "newsletters": common.newsletters(pages, waiting)}
+        consent = unconfirmed_consent(session, data.subscriber_id, data.ref)
+        if data.ref is not None:
+            asked = set(consent.newsletters) if consent else set()
+            waiting = [n for n in waiting if n in asked]
+        changes = dict(consent.changes or {}) if consent and data.ref is not None else {}
+    context = {
+        "token": token,
+        "newsletters": common.newsletters(pages, waiting),
+        "changes": changes,
+    }
     return pages.render(request, "confirm.html", context)
 
 
@@ -141,7 +151,7 @@ def confirm(
     if expired:
         return pages.render(request, "confirm_expired.html", {"token": token}, lang=language)
     with transaction(services.sessions) as session:
-        service.confirm(session, subscriber_id=data.subscriber_id, ip=ip)
+        service.confirm(session, subscriber_id=data.subscriber_id, ip=ip, consent_id=data.ref)
         person = require_subscriber(session, data.subscriber_id)
         active = common.with_status(session, person.id, SubscriptionStatus.ACTIVE)
         # Claimed in the same transaction: two confirmations racing send one welcome.
@@ -180,12 +190,14 @@ def resend_confirmation(
     with transaction(services.sessions) as session:
         person = require_subscriber(session, data.subscriber_id)
         waiting = common.with_status(session, person.id, SubscriptionStatus.PENDING)
+        # A link naming a sign-up is resent while that sign-up waits (even for a change only).
+        still_open = unconfirmed_consent(session, person.id, data.ref) is not None
         limits = ratelimit.subscribe_limits(services.settings.web, ip=ip, address=person.email)
         allowed = ratelimit.allow(session, limits)
         to, name = person.email, person.name
     if not allowed:
         return error_response(request, 429)
-    if waiting:
+    if waiting or (data.ref is not None and still_open):
         background.add_task(
             mailer.send_confirmation,
             to=to,
@@ -193,6 +205,7 @@ def resend_confirmation(
             name=name,
             lang=language,
             newsletters=common.newsletters(pages, waiting),
+            consent_id=data.ref,
         )
     context = {"token": token, "resent": True}
     return pages.render(request, "confirm_expired.html", context, lang=language)
