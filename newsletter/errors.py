@@ -12,6 +12,7 @@
     │   └── BackendError             the provider or server refused or failed
     │       ├── TransientBackendError    worth retrying (429, 5xx, timeouts, 4xx SMTP)
     │       ├── PermanentBackendError    not worth retrying (other 4xx, 5xx SMTP)
+    │       │   └── UnsafeHeaderError    a header value carries a control character (CR/LF…)
     │       └── OutcomeUnknownError      the request went out, its answer was lost
     └── SchedulerError
 
@@ -86,6 +87,10 @@ class TransientBackendError(BackendError):
 
 class PermanentBackendError(BackendError):
     """A failure that retrying will not fix: the request or the recipient was refused."""
+
+
+class UnsafeHeaderError(PermanentBackendError):
+    """A header value carries a control character (CR or LF would add headers): not sent."""
 
 
 class OutcomeUnknownError(BackendError):

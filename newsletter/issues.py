@@ -27,6 +27,7 @@ import charset_normalizer
 import yaml
 
 from newsletter.errors import ConfigError, IssueError, IssueNotFound
+from newsletter.header_values import unsafe_in_header
 from newsletter.settings import Settings
 
 ISSUE_SUFFIXES = (".md", ".markdown", ".txt")
@@ -266,6 +267,7 @@ def parse_issue_text(settings: Settings, path: Path, raw: bytes) -> ParsedIssue:
         data, yaml_warnings = read_front_matter(lines, where)
         warnings.extend(yaml_warnings)
     at = key_lines(lines)
+    _check_one_line_fields(data, at, where)
     title = _text(data.get("title"))
     if not title:
         raise IssueError(
@@ -298,6 +300,21 @@ def parse_issue_text(settings: Settings, path: Path, raw: bytes) -> ParsedIssue:
         warnings=tuple(warnings),
         extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
     )
+
+
+#: Front matter that reaches an email header (or the inbox preview, or a URL): one line
+#: of visible text, or the file is refused (a CR/LF in a title would add a ``Bcc:``).
+ONE_LINE_FIELDS = ("title", "subject", "preheader", "description", "author", "slug", "newsletter")
+
+
+def _check_one_line_fields(data: dict[str, Any], at: dict[str, int], where: str) -> None:
+    for key in ONE_LINE_FIELDS:
+        found = unsafe_in_header(_text(data.get(key)))
+        if found is not None:
+            raise IssueError(
+                f"{where}:{at.get(key, 1)}: {key} contains the control character {found} "
+                "(a line break?); write it on one line"
+            )
 
 
 _KNOWN_KEYS = {

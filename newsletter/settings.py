@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +32,7 @@ from pydantic import (
 )
 
 from newsletter.errors import ConfigError
+from newsletter.header_values import unsafe_in_header
 
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
@@ -60,6 +62,17 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def _one_line(value: str) -> str:
+    found = unsafe_in_header(value)
+    if found is not None:
+        raise ValueError(f"control character {found} (a line break?): it would reach a header")
+    return value
+
+
+#: Text that reaches an email header (From, Reply-To, List-Id, List-Unsubscribe): one line.
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,8 +80,8 @@ class _Section(BaseModel):
 class SiteSettings(_Section):
     """What readers see of the site: its name, public URL, language and timezone."""
 
-    name: str = "Newsletter"
-    url: str = "http://localhost:8000"
+    name: OneLine = "Newsletter"
+    url: OneLine = "http://localhost:8000"
     language: Literal["ko", "en"] = "ko"
     timezone: str = "Asia/Seoul"
     postal_address: str = ""
@@ -100,9 +113,9 @@ class SiteSettings(_Section):
 class SenderSettings(_Section):
     """The From and Reply-To of every email."""
 
-    from_email: str = "newsletter@example.com"
-    from_name: str = "Newsletter"
-    reply_to: str = ""
+    from_email: OneLine = "newsletter@example.com"
+    from_name: OneLine = "Newsletter"
+    reply_to: OneLine = ""
 
 
 class DatabaseSettings(_Section):
@@ -172,7 +185,7 @@ class NewsletterSettings(_Section):
     """One newsletter that readers can subscribe to."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    name: str
+    name: OneLine
     description: str = ""
     default: bool = False
     language: Literal["ko", "en"] | None = None

@@ -45,8 +45,10 @@ class Links:
         newsletter = self.settings.newsletter(self.newsletter_id)
         host = urlsplit(self.settings.site.url).hostname or "localhost"
         name = newsletter.name.replace('"', "'")
-        # RFC 2919's phrase: an encoded word for a Korean name, never inside quotes.
-        phrase = f'"{name}"' if name.isascii() else Header(name, "utf-8").encode()
+        # RFC 2919's phrase: encoded words for a Korean name, never inside quotes, side by
+        # side on one line (the encoder would fold them with a bare LF).
+        encoded = " ".join(Header(name, "utf-8").encode().split())
+        phrase = f'"{name}"' if name.isascii() else encoded
         return f"{phrase} <{newsletter.id}.{host}>"
 
     def headers(self, unsubscribe_url: str) -> dict[str, str]:

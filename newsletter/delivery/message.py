@@ -20,10 +20,14 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from enum import StrEnum
 
+from newsletter.errors import UnsafeHeaderError
+from newsletter.header_values import unsafe_in_header
 from subscribers.db import utcnow
 
 #: The longest line SMTP allows, without its CRLF (RFC 5321 4.5.3.1.6).
 MAX_LINE = 998
+#: A header field name: printable ASCII but the colon (RFC 5322 3.6.8).
+_FIELD_NAME = re.compile("[!-9;-~]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,42 @@ class RecipientResult:
     outcome: Outcome
     provider_id: str = ""
     error: str = ""
+
+
+@functools.lru_cache(maxsize=64)
+def _field_name_ok(field: str) -> bool:
+    return _FIELD_NAME.fullmatch(field) is not None
+
+
+def check_header(field: str, value: str) -> None:
+    """Raise :class:`UnsafeHeaderError` unless ``value`` is safe in the header ``field``."""
+    if not _field_name_ok(field):
+        raise UnsafeHeaderError(f"{field!r} is not a header field name")
+    found = unsafe_in_header(value)
+    if found is not None:
+        raise UnsafeHeaderError(f"{field}: control character {found} in {value[:80]!r}")
+
+
+def check_content(content: Content) -> None:
+    """Every header value of the shared content is safe, or :class:`UnsafeHeaderError`."""
+    check_header("Subject", content.subject)
+    check_header("From", content.from_name)
+    check_header("From", content.from_email)
+    check_header("Reply-To", content.reply_to)
+    for name, value in content.headers.items():
+        check_header(name, value)
+
+
+def recipient_problem(recipient: Recipient) -> str | None:
+    """Why ``recipient``'s own header values cannot be sent, or None when they can."""
+    try:
+        check_header("To", recipient.name)
+        check_header("To", recipient.email)
+        for name, value in recipient.headers.items():
+            check_header(name, value)
+    except UnsafeHeaderError as exc:
+        return str(exc)
+    return None
 
 
 def personalize(content: Content, values: Mapping[str, str]) -> tuple[str, str]:
@@ -156,6 +196,8 @@ def build_message(content: Content, recipient: Recipient, *, eight_bit: bool = F
 def _address_header(name: str, display_name: str, email: str) -> str:
     # The display name is RFC 2047-encoded; an internationalized address stays UTF-8
     # (RFC 6532), which is why the header block is encoded as UTF-8.
+    check_header(name, display_name)
+    check_header(name, email)
     if email.isascii():
         return f"{name}: {formataddr((display_name, email), charset='utf-8')}"
     if not display_name:
@@ -165,6 +207,7 @@ def _address_header(name: str, display_name: str, email: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _header(name: str, value: str) -> str:
+    check_header(name, value)  # the last guard: a value reaching here is never a header
     if not value.isascii():
         # RFC 2047 encoded words, folded: only ever for free text (names, subjects).
         return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n")

@@ -12,7 +12,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from newsletter.delivery.message import Batch, RecipientResult
+from newsletter.delivery.message import (
+    Batch,
+    Outcome,
+    RecipientResult,
+    check_content,
+    recipient_problem,
+)
 
 
 class Backend(ABC):
@@ -27,9 +33,32 @@ class Backend(ABC):
     parallel_batches: ClassVar[int] = 1
 
     def send(self, batch: Batch) -> list[RecipientResult]:
-        """Send ``batch``; one result per recipient, in order. Raises ``BackendError``."""
+        """Send ``batch``; one result per recipient, in order. Raises ``BackendError``.
+
+        Header values are checked first, for every backend: a control character in the
+        shared content (subject, From, Reply-To, List-Id…) raises ``UnsafeHeaderError``;
+        one in a recipient's name, address or headers fails that recipient alone.
+        """
         if not batch.recipients:
             return []
+        check_content(batch.content)
+        refused = {
+            index: problem
+            for index, recipient in enumerate(batch.recipients)
+            if (problem := recipient_problem(recipient)) is not None
+        }
+        if not refused:
+            return self._send(batch)
+        kept = [r for i, r in enumerate(batch.recipients) if i not in refused]
+        results = iter(self._send(Batch(batch.content, kept)) if kept else [])
+        return [
+            RecipientResult(recipient, Outcome.FAILED, error=refused[index])
+            if index in refused
+            else next(results)
+            for index, recipient in enumerate(batch.recipients)
+        ]
+
+    def _send(self, batch: Batch) -> list[RecipientResult]:
         payload = self.build_payload(batch)
         response = self.post(payload)
         return self.parse_results(batch, response)

@@ -21,7 +21,14 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from newsletter.delivery.backends.base import Backend
-from newsletter.delivery.message import Batch, Content, Outcome, Recipient, RecipientResult
+from newsletter.delivery.message import (
+    Batch,
+    Content,
+    Outcome,
+    Recipient,
+    RecipientResult,
+    check_content,
+)
 from newsletter.errors import (
     ConfigError,
     DeliveryError,
@@ -83,6 +90,9 @@ class SendgridBackend(Backend):
 def build_request_body(batch: Batch) -> dict[str, Any]:
     """The ``/v3/mail/send`` body for ``batch`` (validated against SendGrid's OpenAPI)."""
     content = batch.content
+    # SendGrid writes these into headers: never a CR/LF in them (recipients are checked
+    # by Backend.send, which fails only the recipient concerned).
+    check_content(content)
     shared_args = {key: str(value) for key, value in content.custom_args.items()}
     body: dict[str, Any] = {
         "from": _address(content.from_email, content.from_name),
