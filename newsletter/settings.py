@@ -10,6 +10,7 @@ Secrets never come from the file: a secret key found in ``config.yaml`` is an er
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -173,12 +174,31 @@ class SchedulerSettings(_Section):
 
 
 class WebSettings(_Section):
-    """The web app: tracking, rate limits and sessions."""
+    """The web app: tracking, rate limits, sessions and the proxies it trusts."""
 
     tracking: bool = False
     subscribe_rate_limit_per_ip: int = Field(10, ge=0)
     subscribe_rate_limit_per_address: int = Field(3, ge=0)
     login_rate_limit: int = Field(5, ge=0)
+    # Peers whose X-Forwarded-For/-Proto are believed (IPs or CIDRs); empty: nobody's.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                ) from None
+        return [item.strip() for item in value]
+
+    @property
+    def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``trusted_proxies`` as networks (a bare address is a /32 or /128)."""
+        return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
 
 
 class NewsletterSettings(_Section):

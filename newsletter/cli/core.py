@@ -37,4 +37,6 @@ def serve(
     from newsletter.web import create_app
 
     web_app = create_app(services(ctx), scheduler=not no_scheduler)
-    uvicorn.run(web_app, host=host, port=port, log_level="info")
+    # uvicorn's own proxy handling is off: it would believe X-Forwarded-For from any local
+    # peer. newsletter.web.clientaddr decides from web.trusted_proxies instead.
+    uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=False)

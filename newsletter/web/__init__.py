@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, deps, public, webhooks
+from newsletter.web.clientaddr import ClientAddress
 
 
 def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
@@ -17,6 +18,8 @@ def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
     )
     app.state.services = services
     deps.install(app, services)  # pages, mailer, error handlers
+    # Added last, so outermost: every route and middleware sees the decided client address.
+    app.add_middleware(ClientAddress, trusted=services.settings.web.trusted_networks)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

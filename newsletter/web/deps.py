@@ -37,7 +37,8 @@ async def get_mailer(request: Request) -> Mailer:
 
 
 def client_ip(request: Request) -> str:
-    """The client's address (uvicorn's ``--proxy-headers`` resolves it behind a proxy)."""
+    """The client's address, as :mod:`newsletter.web.clientaddr` decided it (forwarded
+    headers count only from ``web.trusted_proxies``): the one source for every caller."""
     return request.client.host if request.client else ""
 
 
