@@ -9,13 +9,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.resources import migrations_dir
 from newsletter.settings import Settings
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def database_url(settings: Settings) -> str:
@@ -26,6 +27,14 @@ def database_url(settings: Settings) -> str:
         if not db_path.is_absolute():
             url = url.set(database=str(settings.base_dir / db_path))
     return url.render_as_string(hide_password=False)
+
+
+def describe_database(settings: Settings) -> str:
+    """The database for messages: a SQLite file's path, else the URL without its password."""
+    url = make_url(database_url(settings))
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -65,11 +74,22 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
-    """An Alembic config that runs the project's migrations over ``engine``."""
+    """An Alembic config that runs the packaged migrations over ``engine``."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["engine"] = engine
     return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema's Alembic revision, ``None`` for a database never migrated (a new one)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision(engine: Engine) -> str | None:
+    """The newest revision of the packaged migrations."""
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
 #: Key of the PostgreSQL advisory lock that serializes migrations across processes.

@@ -25,6 +25,7 @@ from mjml import mjml2html
 from newsletter import markdown
 from newsletter.errors import RenderError
 from newsletter.issues import CONTROL_CHARACTERS, ParsedIssue
+from newsletter.resources import template_dirs
 from newsletter.settings import Settings
 
 _BLANK_BETWEEN_TAGS = re.compile(r">[ \t]+<")
@@ -115,10 +116,13 @@ class RenderedIssue:
 
 
 def email_environment(settings: Settings) -> jinja2.Environment:
-    """Jinja2 over ``templates_dir/email``: ``*.mjml.j2`` autoescaped, ``*.txt.j2`` not."""
-    folder = settings.path(settings.templates_dir) / "email"
+    """Jinja2 over ``templates_dir/email``, then the packaged defaults, file by file.
+
+    ``*.mjml.j2`` are autoescaped, ``*.txt.j2`` not.
+    """
+    folders = [str(folder) for folder in template_dirs(settings, "email")]
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.FileSystemLoader(folders),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("mjml.j2", "mjml", "html", "html.j2"), default=False
         ),

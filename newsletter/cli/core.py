@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from newsletter import db
 from newsletter.cli.base import app, console, services, settings
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -14,12 +13,23 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending database migrations (also done automatically on start)."""
-    engine = db.create_db_engine(settings(ctx))
+    from newsletter import db
+
+    conf = settings(ctx)
+    engine = db.create_db_engine(conf)
     try:
+        before = db.current_revision(engine)
         db.upgrade(engine)
+        after = db.current_revision(engine)
     finally:
         engine.dispose()
-    console.print("database is up to date")
+    where = db.describe_database(conf)
+    if before is None:
+        console.print(f"created the database {where} (schema {after})", highlight=False)
+    elif before != after:
+        console.print(f"upgraded the database {where} from {before} to {after}", highlight=False)
+    else:
+        console.print(f"database {where} is up to date (schema {after})", highlight=False)
 
 
 @app.command()

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import track
-from rich.table import Table
 
-from newsletter.catalog import list_issues, sync_issues
-from newsletter.check import check_issue
 from newsletter.cli.base import app, console, err_console, print_json, services, settings
 from newsletter.errors import CheckFailed, IssueError
-from newsletter.importers import ImportedIssue, write_issue
-from newsletter.importers.brunch import import_brunch
-from newsletter.importers.jekyll import import_jekyll, post_files
-from newsletter.issues import ParsedIssue, find_issue_or_file, issue_files, parse_issue_file
-from newsletter.render import preview_values, render_issue
-from newsletter.scheduler.service import schedule_summaries
-from newsletter.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from newsletter.issues import ParsedIssue
+    from newsletter.settings import Settings
 
 issues_app = typer.Typer(help="The issues in issues/ and their status.", no_args_is_help=True)
 import_app = typer.Typer(help="Import issues from other platforms.", no_args_is_help=True)
@@ -39,6 +29,9 @@ def render(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Render an issue into SLUG.html and SLUG.txt (preview values for the reader's links)."""
+    from newsletter.issues import find_issue_or_file
+    from newsletter.render import preview_values, render_issue
+
     conf = settings(ctx)
     parsed = find_issue_or_file(conf, issue)
     rendered = render_issue(conf, parsed)
@@ -69,6 +62,9 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Preflight an issue: size, links, alt text, subject. Exits 1 on any error."""
+    from newsletter.check import check_issue
+    from newsletter.issues import find_issue_or_file
+
     conf = settings(ctx)
     report = check_issue(conf, find_issue_or_file(conf, issue))
     if as_json:
@@ -100,6 +96,8 @@ def import_brunch_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing issue files."),
 ) -> None:
     """Convert brunch text exports into issue files."""
+    from newsletter.importers.brunch import import_brunch
+
     conf = settings(ctx)
     hour, _, minute = at.partition(":")
     try:
@@ -118,6 +116,8 @@ def import_jekyll_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing issue files."),
 ) -> None:
     """Convert Jekyll posts into issue files."""
+    from newsletter.importers.jekyll import import_jekyll, post_files
+
     conf = settings(ctx)
     if newsletter is not None:
         conf.newsletter(newsletter)
@@ -136,9 +136,13 @@ def _import_all(
     force: bool,
     convert: Any,
 ) -> None:
+    from rich.progress import track
+
+    from newsletter.importers import ImportedIssue, write_issue
+
     target = out or conf.path(conf.issues_dir)
     failures: list[str] = []
-    for path in track(files, description="importing", console=err_console, transient=True):
+    for path in track(files, description="importing", console=err_console.get(), transient=True):
         try:
             imported: ImportedIssue = convert(path)
             written = write_issue(imported, target, force=force)
@@ -157,6 +161,10 @@ def issues_list(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
 ) -> None:
     """The issue files in issues_dir with their database status."""
+    from newsletter.catalog import list_issues
+    from newsletter.issues import issue_files, parse_issue_file
+    from newsletter.scheduler.service import schedule_summaries
+
     svc = services(ctx)
     status = {row.slug: row.status for row in list_issues(svc)}
     schedules = schedule_summaries(svc)
@@ -177,7 +185,44 @@ def issues_list(
     if as_json:
         print_json(rows)
         return
-    table = Table("slug", "newsletter", "publish_at (local)", "next send", "status", "title")
+    _print_issues(rows)
+
+
+#: Narrowest widths of the columns but slug and newsletter (wrapped at spaces below that)
+#: and what a table's borders and padding take per column.
+_MIN_WIDTHS = {"publish_at (local)": 10, "next send": 10, "status": 10, "title": 10}
+_PER_COLUMN = 3
+
+
+def _print_issues(rows: list[dict[str, Any]]) -> None:
+    """A table when the terminal is wide enough, else one block per issue: slugs never cut."""
+    slug_width = max((len(row.get("slug") or row["file"]) for row in rows), default=4)
+    newsletter_width = max((len(row.get("newsletter", "")) for row in rows), default=10)
+    needed = slug_width + max(newsletter_width, 10) + sum(_MIN_WIDTHS.values()) + 6 * _PER_COLUMN
+    if needed <= console.width:
+        console.print(_issues_table(rows, slug_width))
+        return
+    for row in rows:
+        if "error" in row:
+            console.print(row["file"], highlight=False, soft_wrap=True)
+            console.print(f"  [red]error[/] {row['error']}", highlight=False)
+            continue
+        console.print(f"[bold]{row['slug']}[/]", highlight=False, soft_wrap=True)
+        details = [row["newsletter"], _local_time(row["publish_at_local"]), _status(row)]
+        if row.get("next_send"):
+            details.insert(2, f"next send {_next_send(row)}")
+        console.print("  " + " · ".join(details), highlight=False)
+        console.print(f"  {row['title']}", highlight=False)
+
+
+def _issues_table(rows: list[dict[str, Any]], slug_width: int) -> Any:
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("slug", no_wrap=True, min_width=slug_width)
+    table.add_column("newsletter", no_wrap=True)
+    for name in _MIN_WIDTHS:
+        table.add_column(name, overflow="fold")
     for row in rows:
         if "error" in row:
             table.add_row(row["file"], "", "", "", "[red]error[/]", row["error"])
@@ -185,12 +230,19 @@ def issues_list(
             table.add_row(
                 row["slug"],
                 row["newsletter"],
-                row["publish_at_local"],
+                _local_time(row["publish_at_local"]),
                 _next_send(row),
                 _status(row),
                 row["title"],
             )
-    console.print(table)
+    return table
+
+
+def _local_time(iso: str) -> str:
+    """``2026-12-07T09:00:00+09:00`` → ``2026-12-07 09:00 +09:00`` (wraps at the spaces)."""
+    day, _, rest = iso.partition("T")
+    clock, offset = rest[:5], rest[8:]
+    return f"{day} {clock} {offset}".strip()
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -212,6 +264,9 @@ def issues_show(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """One issue: its front matter, database status and parse warnings."""
+    from newsletter.catalog import list_issues
+    from newsletter.issues import find_issue_or_file
+
     svc = services(ctx)
     parsed = find_issue_or_file(svc.settings, slug)
     status = {row.slug: row.status for row in list_issues(svc)}.get(parsed.slug, "not synced")
@@ -230,6 +285,8 @@ def issues_sync(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
 ) -> None:
     """Upsert every issue file into the database (files are the source of truth)."""
+    from newsletter.catalog import sync_issues
+
     report = sync_issues(services(ctx))
     if as_json:
         print_json(report.as_dict())
@@ -247,33 +304,23 @@ def issues_sync(
 def init(
     directory: Path = typer.Argument(Path("."), help="Where to create the project."),
 ) -> None:
-    """Scaffold a project: config.yaml, templates/, issues/ (existing files are kept)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    created: list[str] = []
-    for name in ("config.yaml", "templates", "issues"):
-        source, target = PROJECT_ROOT / name, directory / name
-        if source.is_dir():
-            created.extend(_copy_tree(source, target))
-        elif not target.exists():
-            shutil.copyfile(source, target)
-            created.append(str(target))
-    for line in created:
-        console.print(f"created {line}", highlight=False)
-    console.print(f"{len(created)} file(s) created in {directory}", highlight=False)
+    """Create a project: config.yaml, issues/ with a sample, templates to edit (keeps files)."""
+    from newsletter.resources import default_templates
+    from newsletter.scaffold import init_project
 
-
-def _copy_tree(source: Path, target: Path) -> list[str]:
-    created = []
-    for path in sorted(source.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        destination = target / path.relative_to(source)
-        if destination.exists():
-            continue
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination)
-        created.append(str(destination))
-    return created
+    report = init_project(directory)
+    for path in report.created:
+        console.print(f"created {path}", highlight=False)
+    for path in report.kept:
+        console.print(f"kept    {path} (already there)", highlight=False)
+    console.print(
+        f"{len(report.created)} file(s) created in {directory}. The templates copied into "
+        f"{directory / 'templates'} are yours to edit; every other template comes from the "
+        f"package (copy one from {default_templates()} to change it).\n"
+        f"Next: cd {directory} && newsletter db upgrade && newsletter serve",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -6,11 +6,14 @@ a second (its scheduler polls the database, the source of truth).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from newsletter.cli.base import app, console, print_json, services
-from newsletter.scheduler.instants import parse_instant
-from newsletter.scheduler.service import ScheduleResult, cancel_issue, default_actor, schedule_issue
+
+if TYPE_CHECKING:
+    from newsletter.scheduler.service import ScheduleResult
 
 
 @app.command()
@@ -26,6 +29,9 @@ def schedule(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Schedule an issue (again): at its file's date, or at --at (recorded as an override)."""
+    from newsletter.scheduler.instants import parse_instant
+    from newsletter.scheduler.service import default_actor, schedule_issue
+
     svc = services(ctx)
     instant = parse_instant(at, svc.settings.site.tz) if at else None
     result = schedule_issue(svc, slug, at=instant, by=default_actor())
@@ -39,6 +45,8 @@ def cancel(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Cancel a scheduled (or missed) issue that has not started sending."""
+    from newsletter.scheduler.service import cancel_issue, default_actor
+
     result = cancel_issue(services(ctx), slug, by=default_actor())
     _show(result, as_json, verb="cancelled")
 

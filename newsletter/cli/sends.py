@@ -6,25 +6,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
 from newsletter.cli.base import app, console, print_json, services
-from newsletter.delivery import RunOptions, SendResult, cancel_send, resume_send, start_send
-from newsletter.delivery.engine import Progress as ProgressCallback
-from newsletter.delivery.reports import (
-    SendPlan,
-    SendReport,
-    list_reports,
-    plan_send,
-    report_for_issue,
-    send_report,
-    send_test,
-)
-from newsletter.delivery.worker import require_postgres, work
 from newsletter.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from newsletter.delivery import SendResult
+    from newsletter.delivery.engine import Progress as ProgressCallback
+    from newsletter.delivery.reports import SendPlan, SendReport
 
 sends_app = typer.Typer(help="Sends: list, show, resume, cancel.", no_args_is_help=True)
 app.add_typer(sends_app, name="sends")
@@ -45,6 +37,9 @@ def send(
     as_json: bool = JSON,
 ) -> None:
     """Send an issue now, try it (--dry-run), or send test copies (--test EMAIL...)."""
+    from newsletter.delivery import RunOptions, start_send
+    from newsletter.delivery.reports import plan_send, send_test
+
     svc = services(ctx)
     if sum((now, dry_run, bool(test))) != 1:
         raise DeliveryError("choose one of --now, --dry-run or --test EMAIL")
@@ -66,6 +61,10 @@ def send(
 @sends_app.command("list")
 def sends_list(ctx: typer.Context, as_json: bool = JSON) -> None:
     """The most recent sends, with their deliveries by status."""
+    from rich.table import Table
+
+    from newsletter.delivery.reports import list_reports
+
     reports = list_reports(services(ctx))
     if as_json:
         print_json([dataclasses.asdict(r) for r in reports])
@@ -92,6 +91,8 @@ def sends_show(
     as_json: bool = JSON,
 ) -> None:
     """One send: deliveries per status, rate, errors."""
+    from newsletter.delivery.reports import send_report
+
     report = send_report(services(ctx), send_id)
     _out(as_json, dataclasses.asdict(report), _report_lines(report))
 
@@ -110,6 +111,8 @@ def sends_resume(
     as_json: bool = JSON,
 ) -> None:
     """Continue a paused, failed or interrupted send from its ledger."""
+    from newsletter.delivery import RunOptions, resume_send
+
     svc = services(ctx)
     with _progress_bar(enabled=not as_json) as progress:
         result = resume_send(
@@ -129,6 +132,8 @@ def sends_cancel(
     as_json: bool = JSON,
 ) -> None:
     """Stop a send; its runner stops before the next batch."""
+    from newsletter.delivery import cancel_send
+
     result = cancel_send(services(ctx), send_id)
     _out(as_json, _result_dict(result), _result_lines(result))
 
@@ -140,6 +145,8 @@ def stats(
     as_json: bool = JSON,
 ) -> None:
     """Delivery statistics: per send, or for one issue."""
+    from newsletter.delivery.reports import list_reports, report_for_issue
+
     svc = services(ctx)
     if slug is None:
         reports = list_reports(svc)
@@ -160,6 +167,8 @@ def stats(
 @app.command()
 def worker(ctx: typer.Context) -> None:
     """An extra delivery worker (PostgreSQL only): claims queued sends and runs them."""
+    from newsletter.delivery.worker import require_postgres, work
+
     svc = services(ctx)
     require_postgres(svc)
     console.print("worker: waiting for sends (Ctrl-C to stop)")
@@ -171,8 +180,10 @@ def _progress_bar(*, enabled: bool) -> Iterator[ProgressCallback | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=console.get(), transient=False) as bar:
         task = bar.add_task("sending", total=None)
 
         def update(done: int, total: int) -> None:

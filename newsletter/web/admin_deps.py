@@ -15,6 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from newsletter.errors import IssueNotFound
+from newsletter.resources import template_dirs
 from newsletter.services import Services
 from newsletter.web import admin_store
 from newsletter.web.admin_auth import AdminAuth, AdminSession
@@ -118,7 +119,7 @@ def _catalog(request: Request) -> Catalog:
     if catalog is None:
         pages: Pages = request.app.state.pages
         settings = pages.settings
-        admin = Catalog.load(settings.path(settings.templates_dir) / "web" / "admin" / "i18n")
+        admin = Catalog.load(*(d / "i18n" for d in template_dirs(settings, "web/admin")))
         catalog = Catalog(
             {lang: {**pages.catalog.messages[lang], **admin.messages[lang]} for lang in LANGUAGES}
         )

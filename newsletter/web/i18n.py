@@ -1,7 +1,8 @@
 """Page texts in Korean and English, and the choice of language for a request.
 
 The texts live in ``templates/web/i18n/{ko,en}.yaml`` so that an operator rewords a page
-without touching Python. The language of a request is, in order: an explicit ``?lang=``,
+without touching Python: a project's own file overrides the packaged one key by key.
+The language of a request is, in order: an explicit ``?lang=``,
 the browser's ``Accept-Language`` (highest weight among the supported ones), the site's
 ``site.language``.
 """
@@ -60,22 +61,39 @@ class Catalog:
     messages: Mapping[str, Mapping[str, str]]
 
     @classmethod
-    def load(cls, directory: Path) -> Catalog:
-        """Read ``ko.yaml`` and ``en.yaml`` from ``directory``."""
+    def load(cls, *directories: Path) -> Catalog:
+        """Read ``ko.yaml`` and ``en.yaml``; the first directory's texts win, key by key.
+
+        Given the project's ``i18n/`` and the packaged one, a project that rewords a few
+        texts keeps the packaged ones for every other key (also for keys added in later
+        versions). A missing file is skipped; none found for a language is an error.
+        """
         messages: dict[str, dict[str, str]] = {}
         for lang in LANGUAGES:
-            path = directory / f"{lang}.yaml"
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(f"{path}: cannot read page texts: {exc}") from None
-            messages[lang] = _flatten(data)
+            paths = [d / f"{lang}.yaml" for d in directories if (d / f"{lang}.yaml").exists()]
+            if not paths:
+                where = directories[0] / f"{lang}.yaml" if directories else f"{lang}.yaml"
+                raise ConfigError(f"{where}: cannot read page texts: file not found")
+            merged: dict[str, str] = {}
+            for path in reversed(paths):
+                merged.update(_read_texts(path))
+            messages[lang] = merged
         return cls(messages)
 
     def text(self, lang: str, key: str, **values: Any) -> str:
         """The text for ``key`` in ``lang`` (English, then the key itself, as fallbacks)."""
         template = self.messages.get(lang, {}).get(key) or self.messages["en"].get(key) or key
         return template.format(**values) if values else template
+
+
+def _read_texts(path: Path) -> dict[str, str]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read page texts: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: page texts must be a mapping of keys")
+    return _flatten(data)
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -18,6 +18,7 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from newsletter.resources import template_dirs
 from newsletter.services import Services
 from newsletter.settings import Settings
 from newsletter.web.csrf import CsrfKey
@@ -36,16 +37,17 @@ class Pages:
 
     @classmethod
     def build(cls, settings: Settings, *, secret_key: str) -> Pages:
-        """Load templates and texts from the configured ``templates/web/``."""
-        directory = settings.path(settings.templates_dir) / "web"
+        """Templates and texts: the project's ``templates/web/``, then the packaged ones."""
+        directories = template_dirs(settings, "web")
         environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(directory)),
+            loader=jinja2.FileSystemLoader([str(directory) for directory in directories]),
             autoescape=jinja2.select_autoescape(["html", "xml", "j2"]),
             trim_blocks=True,
             lstrip_blocks=True,
         )
         environment.globals.update(site=settings.site, settings=settings)
-        return cls(settings, environment, Catalog.load(directory / "i18n"), CsrfKey(secret_key))
+        catalog = Catalog.load(*(directory / "i18n" for directory in directories))
+        return cls(settings, environment, catalog, CsrfKey(secret_key))
 
     def language(self, request: Request) -> str:
         """The language of this request (``?lang=``, ``Accept-Language``, site default)."""
