@@ -9,6 +9,7 @@ runs with its working directory outside the repository, and the test checks that
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -179,7 +180,8 @@ def test_installed_wheel_runs_a_project_from_an_empty_folder(venv: Path, outside
     before = set((project / "issues").iterdir())
     cli("import", "brunch", str(seed_path("000")), cwd=project)
     (written,) = set((project / "issues").iterdir()) - before
-    slug = json.loads(cli("issues", "show", str(written), "--json", cwd=project))["slug"]
+    shown = json.loads(cli("issues", "show", str(written), "--json", cwd=project))
+    slug, title = shown["slug"], shown["title"]
     # The project overrides one template (its copy of issue.txt.j2) and inherits the rest:
     # the layout it was given is removed, so the packaged one is used.
     text_template = project / "templates" / "email" / "issue.txt.j2"
@@ -213,6 +215,6 @@ def test_installed_wheel_runs_a_project_from_an_empty_folder(venv: Path, outside
             assert "PROJECT-SUBSCRIBE" in answer.read().decode("utf-8")
         with urllib.request.urlopen(f"{base}/archive", timeout=30) as answer:
             assert answer.status == 200
-            assert slug in answer.read().decode("utf-8")
+            assert html.escape(title) in answer.read().decode("utf-8")
     finally:
         serve.stop()
