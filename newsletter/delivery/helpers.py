@@ -3,17 +3,19 @@
 A helper is a fresh interpreter (``spawn``) that opens its own database connections and
 runs the same batch loop on the same send. Batch claims are atomic (one UPDATE under
 SQLite's write lock; ``SKIP LOCKED`` on PostgreSQL), so helpers never take the same rows;
-a helper that dies leaves its in-flight batch ``sending``, reported ``unknown`` on resume.
+a helper that dies leaves its in-flight batch ``sending``; the other runners prove it dead
+through its liveness lock and report that batch ``unknown`` (``loop.reap_dead_runners``).
+The batch loop comes from ``loop``, below both this module and ``engine``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import uuid
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from newsletter.delivery.content import Renderer
+from newsletter.delivery.loop import RunOptions, finish, new_worker_id, run_batches
 from newsletter.services import Services
 from newsletter.settings import Settings
 
@@ -34,7 +36,7 @@ def start_helpers(
     settings = services.settings.model_dump_json()
     helpers = []
     for _ in range(count):
-        worker = uuid.uuid4().hex[:16]
+        worker = new_worker_id()
         process = context.Process(
             target=_help, args=(settings, send_id, worker, renderer), daemon=True
         )
@@ -51,10 +53,9 @@ def join_helpers(helpers: list[Helper]) -> list[str]:
 
 
 def _help(settings_json: str, send_id: int, worker: str, renderer: Renderer) -> None:
-    from newsletter.delivery.engine import RunOptions, run_send
-
     services = Services.open(Settings.model_validate_json(settings_json), migrate=False)
     try:
-        run_send(services, send_id, worker=worker, options=RunOptions(renderer=renderer))
+        run_batches(services, send_id, worker=worker, options=RunOptions(renderer=renderer))
+        finish(services, send_id)
     finally:
         services.close()

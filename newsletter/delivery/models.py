@@ -100,3 +100,20 @@ class RateLimit(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class SendBatch(Base):
+    """One batch's time span, from its claim to its settlement.
+
+    ``sends show`` computes a send's rate over the union of these spans: the time spent
+    sending, without the wait before a scheduled start or the time a send stood paused.
+    """
+
+    __tablename__ = "send_batches"
+
+    id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
+    send_id: Mapped[int] = mapped_column(Integer, index=True)
+    worker: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime] = mapped_column()
+    recipients: Mapped[int] = mapped_column(default=0)

@@ -34,6 +34,8 @@ class BatchOutcome:
     failed: int = 0
     #: Recipients whose batch may or may not have reached the provider (settled ``unknown``).
     unknown: int = 0
+    #: Requests whose answer was lost (each settled its whole remaining batch ``unknown``).
+    lost_answers: int = 0
     #: Set when the provider kept failing: the batch was released and the send must pause.
     pause_reason: str = ""
     errors: list[str] = field(default_factory=list)
@@ -66,6 +68,7 @@ class Pipeline:
             except OutcomeUnknownError as exc:
                 self._settle_all(batch_id, DeliveryStatus.UNKNOWN, error=str(exc))
                 outcome.unknown += len(remaining)
+                outcome.lost_answers += 1
                 outcome.errors.append(str(exc))
                 return outcome
             except PermanentBackendError as exc:

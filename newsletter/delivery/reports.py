@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,11 @@ TEST_PREFIX = "[TEST] "
 
 @dataclass(frozen=True)
 class SendReport:
-    """A send with its deliveries by status, its rate and its most frequent errors."""
+    """A send with its deliveries by status, its rate and its most frequent errors.
+
+    ``rate_per_second``: accepted recipients per second of time spent sending (while at
+    least one batch was in flight; see :func:`sending_seconds`), not since the start.
+    """
 
     send_id: int
     slug: str
@@ -83,11 +88,8 @@ def report_for_issue(services: Services, slug: str) -> SendReport | None:
 
 def _report(session: Session, send: Send) -> SendReport:
     counts = store.counts(session, send.id)
-    last = store.last_settled_at(session, send.id)
-    rate = 0.0
-    if send.started_at is not None and last is not None:
-        seconds = (last - send.started_at).total_seconds()
-        rate = counts["accepted"] / seconds if seconds > 0 else float(counts["accepted"])
+    seconds = sending_seconds(store.batch_spans(session, send.id))
+    rate = counts["accepted"] / seconds if seconds > 0 else 0.0
     return SendReport(
         send_id=send.id,
         slug=send.issue_slug,
@@ -104,6 +106,26 @@ def _report(session: Session, send: Send) -> SendReport:
         started_at=_iso(send.started_at),
         finished_at=_iso(send.finished_at),
     )
+
+
+def sending_seconds(spans: Sequence[tuple[datetime, datetime]]) -> float:
+    """Seconds during which at least one batch was in flight (the union of the spans).
+
+    Batches side by side (threads, helpers, workers) count once; the wait before a
+    scheduled start, a pause before ``sends resume`` and idle gaps count not at all.
+    """
+    total = 0.0
+    current: tuple[datetime, datetime] | None = None
+    for start, end in sorted(spans):
+        if current is None or start > current[1]:
+            if current is not None:
+                total += (current[1] - current[0]).total_seconds()
+            current = (start, end)
+        elif end > current[1]:
+            current = (current[0], end)
+    if current is not None:
+        total += (current[1] - current[0]).total_seconds()
+    return total
 
 
 def plan_send(services: Services, slug: str, *, renderer: Renderer = render_for_send) -> SendPlan:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -33,6 +34,7 @@ from newsletter.delivery.models import (
     DeliveryStatus,
     RateLimit,
     Send,
+    SendBatch,
     SendStatus,
 )
 from newsletter.models import Issue, IssueStatus
@@ -112,16 +114,21 @@ def claim_send(
     now: datetime,
     from_statuses: Sequence[str] = (SendStatus.QUEUED,),
     stale_before: datetime | None = None,
+    dead_worker: str | None = None,
 ) -> bool:
     """Atomically make ``worker`` the runner of the send; False if someone else got it.
 
     Allowed from ``from_statuses``, or from ``sending`` when the last heartbeat is older
-    than ``stale_before`` (its runner died).
+    than ``stale_before`` (its runner died), or when its runner is still ``dead_worker``
+    (proved dead by the caller; a takeover by someone else changed the name).
     """
     allowed: ColumnElement[bool] = Send.status.in_(list(from_statuses))
     if stale_before is not None:
         stale = and_(Send.status == SendStatus.SENDING, Send.heartbeat_at < stale_before)
         allowed = or_(allowed, stale)
+    if dead_worker:
+        dead = and_(Send.status == SendStatus.SENDING, Send.worker == dead_worker)
+        allowed = or_(allowed, dead)
     result = session.execute(
         update(Send)
         .where(Send.id == send_id, allowed)
@@ -136,6 +143,11 @@ def claim_send(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def sends_with_status(session: Session, status: SendStatus) -> list[Send]:
+    """Every send in ``status``, oldest first."""
+    return list(session.scalars(select(Send).where(Send.status == status).order_by(Send.id)))
 
 
 def next_queued_send(session: Session, *, stale_before: datetime) -> int | None:
@@ -447,6 +459,24 @@ def mark_in_flight_unknown(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def runners_in_flight(session: Session, send_id: int) -> list[str]:
+    """The runners that have rows of the send in flight (claimed, not settled)."""
+    query = (
+        select(Delivery.worker)
+        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENDING)
+        .distinct()
+    )
+    return [worker for worker in session.scalars(query) if worker]
+
+
+def runner_has_rows_in_flight(session: Session, worker: str) -> bool:
+    """Whether ``worker`` has claimed rows it has not settled (of any send)."""
+    query = select(Delivery.id).where(
+        Delivery.status == DeliveryStatus.SENDING, Delivery.worker == worker
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def requeue_unknown(session: Session, send_id: int, *, now: datetime) -> int:
     """``unknown`` rows back to ``pending`` (the operator chose to risk a duplicate)."""
     result = session.execute(
@@ -489,9 +519,35 @@ def recent_errors(session: Session, send_id: int, *, limit: int = 5) -> list[tup
     return [(error or "", int(n)) for error, n in rows]
 
 
-def last_settled_at(session: Session, send_id: int) -> datetime | None:
-    """When the send's latest delivery was settled."""
-    return session.scalar(select(func.max(Delivery.updated_at)).where(Delivery.send_id == send_id))
+def record_batch(
+    session: Session,
+    send_id: int,
+    *,
+    worker: str,
+    started_at: datetime,
+    finished_at: datetime,
+    recipients: int,
+) -> None:
+    """Record one batch's time span (claim to settlement)."""
+    session.execute(
+        insert(SendBatch).values(
+            send_id=send_id,
+            worker=worker,
+            started_at=started_at,
+            finished_at=finished_at,
+            recipients=recipients,
+        )
+    )
+
+
+def batch_spans(session: Session, send_id: int) -> list[tuple[datetime, datetime]]:
+    """(start, end) of every batch of the send, by start."""
+    rows = session.execute(
+        select(SendBatch.started_at, SendBatch.finished_at)
+        .where(SendBatch.send_id == send_id)
+        .order_by(SendBatch.started_at)
+    )
+    return [(start, end) for start, end in rows]
 
 
 # --- the shared rate limit ---------------------------------------------------------------

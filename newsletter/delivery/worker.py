@@ -1,8 +1,11 @@
 """``newsletter worker``: extra delivery processes on PostgreSQL.
 
-Each worker claims a queued send (or one whose runner died) with ``FOR UPDATE SKIP LOCKED``
+Each worker claims a queued send (or one whose runners died) with ``FOR UPDATE SKIP LOCKED``
 and the atomic status change, and runs it; with nothing to claim it joins a send already
 being sent and takes batches of it (claimed with ``SKIP LOCKED``: never the same rows).
+Every worker holds a session-level advisory lock for its life (``liveness``): the others
+prove a killed worker dead with ``pg_try_advisory_lock`` and settle its rows in flight
+``unknown`` at once (``loop.reap_dead_runners``), while they send the rest.
 SQLite serializes writers, so there one process sends; a worker there is refused with
 the reason.
 """
@@ -13,8 +16,16 @@ import time
 from collections.abc import Callable
 
 from newsletter import db
-from newsletter.delivery import store
-from newsletter.delivery.engine import STALE_AFTER, RunOptions, SendResult, new_worker_id, run_send
+from newsletter.delivery import liveness, store
+from newsletter.delivery.engine import (
+    STALE_AFTER,
+    RunOptions,
+    SendResult,
+    abandoned_sends,
+    claim_abandoned,
+    new_worker_id,
+    run_send,
+)
 from newsletter.errors import ConfigError
 from newsletter.services import Services
 from subscribers.db import utcnow
@@ -30,7 +41,22 @@ def require_postgres(services: Services) -> None:
 
 
 def claim_next(services: Services, *, worker: str) -> int | None:
-    """Claim the next send waiting for a runner; its id, or None when there is none."""
+    """Claim the next send waiting for a runner; its id, or None when there is none.
+
+    Waiting: queued, or ``sending`` with no runner left (proved dead through their
+    liveness locks, or silent for ``STALE_AFTER``). ``worker`` must hold its liveness lock.
+    """
+    return _claim_queued(services, worker=worker) or _claim_abandoned(services, worker=worker)
+
+
+def _claim_abandoned(services: Services, *, worker: str) -> int | None:
+    for send_id in abandoned_sends(services):
+        if claim_abandoned(services, send_id, worker=worker):
+            return send_id
+    return None
+
+
+def _claim_queued(services: Services, *, worker: str) -> int | None:
     now = utcnow()
     with db.transaction(services.sessions) as session:
         send_id = store.next_queued_send(session, stale_before=now - STALE_AFTER)
@@ -71,10 +97,12 @@ def work(
     require_postgres(services)
     while not stop():
         worker = new_worker_id()
-        send_id = claim_next(services, worker=worker) or join_next(services)
+        with liveness.hold(services, worker):
+            send_id = claim_next(services, worker=worker) or join_next(services)
+            if send_id is not None:
+                result = run_send(services, send_id, worker=worker, options=options)
         if send_id is None:
             time.sleep(idle)
             continue
-        result = run_send(services, send_id, worker=worker, options=options)
         if on_result is not None:
             on_result(result)

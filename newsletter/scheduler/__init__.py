@@ -7,9 +7,17 @@ is the source of truth; see ``runner`` for the jobs, ``plan`` for the decision r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
-from newsletter.scheduler.runner import Firing, IssueScheduler, SendFunction, SyncFunction
+from newsletter.scheduler.runner import (
+    AbandonedFunction,
+    Firing,
+    IssueScheduler,
+    SendFunction,
+    SyncFunction,
+    TakeOverFunction,
+)
 from newsletter.services import Services
 
 __all__ = ["Firing", "IssueScheduler", "build_scheduler"]
@@ -28,6 +36,8 @@ def build_scheduler(
         send=send or _default_send(),
         sync=sync if sync is not None else _default_sync(),
         poll_interval=poll_interval,
+        abandoned=_default_abandoned() if send is None else None,
+        take_over=_default_take_over() if send is None else None,
     )
 
 
@@ -39,6 +49,24 @@ def _default_send() -> SendFunction:
         return engine.start_send(services, slug)  # type: ignore[no-any-return,unused-ignore]
 
     return start_send
+
+
+def _default_abandoned() -> AbandonedFunction:
+    def abandoned_sends(services: Services) -> Sequence[int]:
+        from newsletter.delivery import engine  # type: ignore[attr-defined,unused-ignore]
+
+        return engine.abandoned_sends(services)  # type: ignore[no-any-return,unused-ignore]
+
+    return abandoned_sends
+
+
+def _default_take_over() -> TakeOverFunction:
+    def take_over(services: Services, send_id: int) -> object:
+        from newsletter.delivery import engine  # type: ignore[attr-defined,unused-ignore]
+
+        return engine.take_over(services, send_id)  # type: ignore[no-any-return,unused-ignore]
+
+    return take_over
 
 
 def _default_sync() -> SyncFunction | None:

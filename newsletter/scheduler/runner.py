@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +40,10 @@ from subscribers.db import utcnow
 log = logging.getLogger("newsletter.scheduler")
 
 SendFunction = Callable[[Services, str], object]
+#: The sends whose runners are gone (the delivery engine's ``abandoned_sends``).
+AbandonedFunction = Callable[[Services], Sequence[int]]
+#: Continue one of them (the delivery engine's ``take_over``; None if a runner still runs).
+TakeOverFunction = Callable[[Services, int], object]
 SyncFunction = Callable[[Services], object]
 Clock = Callable[[], datetime]
 
@@ -78,9 +82,14 @@ class IssueScheduler:
         clock: Clock = utcnow,
         poll_interval: timedelta = timedelta(seconds=1),
         lease: timedelta = DEFAULT_LEASE,
+        abandoned: AbandonedFunction | None = None,
+        take_over: TakeOverFunction | None = None,
     ) -> None:
         self.services = services
         self._send = send
+        self._abandoned = abandoned
+        self._take_over = take_over
+        self._taking_over: set[int] = set()
         self._sync = sync
         self._clock = clock
         self._poll_interval = poll_interval
@@ -162,6 +171,7 @@ class IssueScheduler:
         with self._lock:
             now = self._clock()
             self._follow_sends(now)
+            self._resume_abandoned()
             with transaction(self.services.sessions) as session:
                 for slug in store.rearm_missed(session, now=now):
                     log.info(
@@ -230,6 +240,46 @@ class IssueScheduler:
                         only_from=(IssueStatus.SENDING,),
                         note="the previous start did not create a send; retrying",
                     )
+
+    def _resume_abandoned(self) -> None:
+        """Take over every send left ``sending`` by runners that are gone (in a job each).
+
+        A runner killed mid-send (a ``serve`` SIGKILLed, a machine lost) is proved dead
+        through its liveness lock, so the restarted process continues its send at once;
+        when death cannot be proved, after the delivery engine's stale interval.
+        """
+        if self._abandoned is None or self._take_over is None:
+            return
+        try:
+            send_ids = self._abandoned(self.services)
+        except Exception:
+            log.exception("scheduler: looking for abandoned sends failed")
+            return
+        for send_id in send_ids:
+            if send_id in self._taking_over:
+                continue
+            self._taking_over.add(send_id)
+            self._aps.add_job(self._run_take_over, args=[send_id], id=f"takeover:{send_id}")
+
+    def _run_take_over(self, send_id: int) -> None:
+        assert self._take_over is not None
+        try:
+            log.info("scheduler: send %d has no live runner: taking it over", send_id)
+            result = self._take_over(self.services, send_id)
+            if result is None:
+                log.info("scheduler: send %d was taken over by another process", send_id)
+            else:
+                log.info(
+                    "scheduler: send %d taken over: %s, %s",
+                    send_id,
+                    getattr(result, "status", "?"),
+                    getattr(result, "counts", {}),
+                )
+        except Exception:
+            log.exception("scheduler: taking over send %d failed", send_id)
+        finally:
+            with self._lock:
+                self._taking_over.discard(send_id)
 
     # -- firing ------------------------------------------------------------------------------
 
