@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -12,11 +13,21 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from newsletter import db
 from newsletter.cli import app
-from newsletter.delivery.models import Send
+from newsletter.delivery import RunOptions, start_send, store
+from newsletter.delivery.emulator import Emulator, Fault
+from newsletter.delivery.models import Delivery, Send, SendBatch
+from newsletter.delivery.reports import sending_seconds
+from newsletter.delivery.retry import RetryPolicy
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.services import Services
-from tests.fixtures.delivery import add_audience
+from tests.fixtures.delivery import (
+    RecordingSleep,
+    add_audience,
+    sendgrid_backend,
+    with_delivery,
+)
 
 runner = CliRunner()
 
@@ -155,3 +166,45 @@ def test_a_draft_is_refused_but_its_test_copy_goes(
     code, _, exc = invoke(config_path, "send", issue, "--test", "editor@example.org")
     assert code == 0, exc
     assert len(_outbox(services)) == 1
+
+
+def test_sends_show_rates_over_the_time_spent_sending_not_the_wait(
+    services: Services, config_path: Path, emulator: Emulator, issue: str
+) -> None:
+    # Issue 11 point 14: the rate divided by the time since the first claim, pauses and all.
+    add_audience(services, 40)
+    emulator.queue(Fault("none"), Fault("none"), Fault("500"))
+    policy = RetryPolicy(max_attempts=1, base_delay=1, max_delay=1, sleep=RecordingSleep())
+    options = RunOptions(backend=sendgrid_backend(emulator), policy=policy, concurrency=1)
+    first = start_send(with_delivery(services, batch_size=10), issue, options=options)
+    assert first.status == "paused" and first.counts["accepted"] == 20
+    # The send then stood paused for an hour before `sends resume` (shift the first run back).
+    hour = timedelta(hours=1)
+    with db.transaction(services.sessions) as session:
+        for send in session.scalars(select(Send)):
+            send.started_at = send.started_at and send.started_at - hour
+        for batch in session.scalars(select(SendBatch)):
+            batch.started_at, batch.finished_at = batch.started_at - hour, batch.finished_at - hour
+        for row in session.scalars(select(Delivery).where(Delivery.updated_at.is_not(None))):
+            row.updated_at = row.updated_at and row.updated_at - hour
+    code, _, exc = invoke(config_path, "sends", "resume", str(first.send_id))
+    assert code == 0, exc
+    code, out, exc = invoke(config_path, "sends", "show", str(first.send_id), "--json")
+    assert code == 0, exc
+    report = json.loads(out)
+    assert report["status"] == "sent" and report["counts"]["accepted"] == 40
+    with services.sessions() as session:
+        spans = store.batch_spans(session, first.send_id)
+    busy = sending_seconds(spans)
+    # Three batches before the pause (one released), one after it; the hour is not counted.
+    assert len(spans) == 4 and 0 < busy < 600
+    assert report["rate_per_second"] == round(40 / busy, 1)
+    assert report["rate_per_second"] > 40 / 600  # the old rule gave 40 / (an hour and more)
+
+
+def test_sending_seconds_counts_overlapping_batches_once() -> None:
+    t0 = datetime(2026, 1, 5, 9, 0, 0)
+    s = timedelta(seconds=1)
+    spans = [(t0, t0 + 2 * s), (t0 + s, t0 + 3 * s), (t0 + 10 * s, t0 + 11 * s)]
+    assert sending_seconds(spans) == 4.0  # [0, 3] and [10, 11]; the gap is no sending time
+    assert sending_seconds([]) == 0.0

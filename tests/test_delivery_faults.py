@@ -173,3 +173,42 @@ def test_a_lost_answer_leaves_its_batch_unknown_and_the_send_goes_on(
     forced = resume_send(small, result.send_id, retry_unknown=True, options=options)
     assert forced.counts["unknown"] == 0 and forced.counts["accepted"] == 30
     assert max(_seen(emulator).values()) == 2  # only by the editor's explicit choice
+
+
+def test_each_lost_answer_is_one_error_event_and_the_send_goes_on(
+    services: Services, emulator: Emulator
+) -> None:
+    # Issue 11 point 13: a lost answer used to count once per recipient of its batch, so one
+    # batch of 10 crossed pause_after_errors=3 on its own. Now it is one error event.
+    add_audience(services, 300)
+    emulator.queue(*[fault for _ in range(14) for fault in (Fault("lost"), Fault("none"))])
+    sleep = RecordingSleep()
+    small = with_delivery(services, batch_size=10, pause_after_errors=3)
+    options = RunOptions(
+        renderer=stand_in_renderer,
+        backend=sendgrid_backend(emulator),
+        policy=_policy(sleep, 5),
+        concurrency=1,
+    )
+    result = start_send(small, "hello", options=options)
+    assert result.status == "sent", result.error  # 14 lost answers, no resume needed
+    assert result.counts["unknown"] == 140 and result.counts["accepted"] == 160
+    seen = _seen(emulator)
+    assert len(seen) == 300 and max(seen.values()) == 1  # the lost batches arrived, once
+
+
+def test_lost_answers_in_a_row_still_pause_the_send(services: Services, emulator: Emulator) -> None:
+    add_audience(services, 60)
+    emulator.queue(Fault("none"), Fault("lost"), Fault("lost"), Fault("lost"))
+    sleep = RecordingSleep()
+    small = with_delivery(services, batch_size=10, pause_after_errors=3)
+    options = RunOptions(
+        renderer=stand_in_renderer,
+        backend=sendgrid_backend(emulator),
+        policy=_policy(sleep, 5),
+        concurrency=1,
+    )
+    result = start_send(small, "hello", options=options)
+    assert result.status == "paused" and "3 errors in a row" in result.error
+    assert result.counts["accepted"] == 10 and result.counts["unknown"] == 30
+    assert result.counts["pending"] == 20  # the rest waits for `sends resume`

@@ -1,0 +1,259 @@
+"""A runner killed mid-send is taken over at once when its death is proved (issue 11, point 11).
+
+SQLite: a real ``newsletter serve`` sends an issue to a few thousand readers through the
+real ``sendgrid`` client into the emulator (which counts every recipient), is SIGKILLed
+mid-send and restarted. The restarted serve proves the dead runner gone (its ``flock``
+on the lock file beside the database is free) and continues the send at once, long before
+the 10-minute stale interval: nobody twice, nobody left pending, the rows that were in
+flight at the kill reported ``unknown``. The engine tests below cover the rule itself:
+a live runner is never taken over, an unprovable one only after the stale interval.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from newsletter import db
+from newsletter.delivery import engine, liveness, store
+from newsletter.delivery.emulator import Emulator, Fault
+from newsletter.delivery.models import Delivery, Send
+from newsletter.services import Services
+from subscribers.db import utcnow
+from subscribers.models import Subscriber
+from tests.conftest import REPO
+from tests.fixtures.delivery import add_audience, stand_in_renderer
+from tests.scheduler_helpers import iso, wait_for, write_issue
+
+AUDIENCE = 3000
+BATCH = 100
+NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
+
+
+class Serve:
+    """A ``newsletter serve`` child process and what it logged."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [*NEWSLETTER, "--config", str(config), "serve", "--port", "0"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+
+
+@pytest.fixture
+def serves() -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for serve in started:
+        serve.stop()
+
+
+def _env(emulator: Emulator) -> dict[str, str]:
+    return {
+        **os.environ,
+        "NEWSLETTER_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "NEWSLETTER_DELIVERY__BACKEND": "sendgrid",
+        "NEWSLETTER_DELIVERY__BATCH_SIZE": str(BATCH),
+        "NEWSLETTER_DELIVERY__SENDGRID__HOST": emulator.url,
+        "SENDGRID_API_KEY": "test-key",
+        "NEWSLETTER_SCHEDULER__SYNC_INTERVAL": "1s",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _ledger(services: Services, send_id: int) -> dict[int, str]:
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.status).where(Delivery.send_id == send_id)
+        ).all()
+    return {sid: status for sid, status in rows}
+
+
+def _send(services: Services, slug: str) -> Send | None:
+    with services.sessions() as session:
+        return store.send_for_issue(session, slug)
+
+
+@pytest.mark.slow
+def test_serve_killed_mid_send_restarts_and_finishes_the_send_at_once(
+    services: Services, emulator: Emulator, config_path: Path, serves: list[Serve]
+) -> None:
+    add_audience(services, AUDIENCE)
+    write_issue(services, "crash", iso(utcnow() - timedelta(minutes=1)))  # due: sent at start
+    # Every request takes a while, so the kill lands with batches in flight.
+    emulator.queue(*[Fault("slow", delay=0.25) for _ in range(AUDIENCE // BATCH)])
+    first = Serve(config_path, _env(emulator))
+    serves.append(first)
+    assert wait_for(lambda: emulator.state.stats()["accepted_requests"] >= 3, timeout=60), first.log
+    time.sleep(random.uniform(0.0, 0.3))
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+
+    send = _send(services, "crash")
+    assert send is not None and send.status == "sending"
+    at_kill = _ledger(services, send.id)
+    in_flight = {sid for sid, status in at_kill.items() if status == "sending"}
+    pending = sum(status == "pending" for status in at_kill.values())
+    assert pending > 0, "the send finished before the kill"
+
+    restarted_at = time.monotonic()
+    second = Serve(config_path, _env(emulator))
+    serves.append(second)
+    # Well before the 10-minute stale interval: the dead runner's lock proves it gone.
+    assert wait_for(
+        lambda: (s := _send(services, "crash")) is not None and s.status == "sent", timeout=60
+    ), second.log
+    took = time.monotonic() - restarted_at
+    assert "taking it over" in second.log
+
+    ledger = _ledger(services, send.id)
+    counts = Counter(ledger.values())
+    print(
+        f"\nkilled with {len(in_flight)} in flight and {pending} pending; restarted serve "
+        f"finished in {took:.1f} s: {dict(counts)}"
+    )
+    assert len(ledger) == AUDIENCE
+    assert set(counts) <= {"accepted", "unknown"}, counts  # nobody pending, failed or lost
+    assert {sid for sid, status in ledger.items() if status == "unknown"} == in_flight
+    received = Counter(r for request in emulator.state.accepted for r in request.recipients)
+    assert max(received.values()) == 1, "a reader got the issue twice"
+    with services.sessions() as session:
+        emails = dict(session.execute(select(Subscriber.id, Subscriber.email)).all())
+    accepted = {emails[sid] for sid, status in ledger.items() if status == "accepted"}
+    unknown = {emails[sid] for sid in in_flight}
+    assert accepted <= set(received), "a row settled accepted that SendGrid never got"
+    assert set(received) <= accepted | unknown  # nobody sent without a row saying so
+
+
+# --- the rule, in one process ------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from newsletter.delivery import liveness
+from newsletter.services import Services
+from newsletter.settings import load_settings
+services = Services.open(load_settings(sys.argv[1]), migrate=False)
+with liveness.hold(services, sys.argv[2]):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def _stranded_send(services: Services, *, runner: str, claimed: int) -> int:
+    """A ``sending`` send of ``runner`` with ``claimed`` rows in flight and the rest pending."""
+    add_audience(services, 10)
+    send_id = engine.create_send(services, "stranded", renderer=stand_in_renderer)
+    now = utcnow()
+    with db.transaction(services.sessions) as session:
+        assert store.claim_send(session, send_id, worker=runner, now=now)
+        store.fan_out(session, send_id, newsletter_id="weekly", now=now)
+        store.claim_batch(
+            session,
+            send_id,
+            newsletter_id="weekly",
+            batch="b" * 32,
+            worker=runner,
+            limit=claimed,
+            now=now,
+        )
+    return send_id
+
+
+def test_a_live_runner_is_never_taken_over_a_killed_one_at_once(
+    services: Services, config_path: Path
+) -> None:
+    runner = "deadbeef00000001"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(config_path), runner],
+        cwd=REPO,
+        env={**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret-key-0123456789abcdef"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        send_id = _stranded_send(services, runner=runner, claimed=3)
+        assert liveness.state(services, runner) is liveness.Liveness.ALIVE
+        assert engine.abandoned_sends(services) == []
+        assert engine.take_over(services, send_id) is None  # it runs: hands off
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        assert liveness.state(services, runner) is liveness.Liveness.DEAD
+        assert engine.abandoned_sends(services) == [send_id]
+        result = engine.take_over(
+            services, send_id, options=engine.RunOptions(renderer=stand_in_renderer)
+        )
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert result is not None and result.status == "sent"
+    assert result.counts["unknown"] == 3 and result.counts["accepted"] == 7
+    lock_dir = liveness.lock_dir(services.engine)
+    if services.engine.dialect.name == "sqlite":
+        assert lock_dir is not None and not list(lock_dir.iterdir())  # nothing left behind
+
+
+def test_a_runner_whose_death_cannot_be_proved_waits_for_the_stale_interval(
+    services: Services,
+) -> None:
+    send_id = _stranded_send(services, runner="0123456789abcdef", claimed=2)  # never locked
+    if services.engine.dialect.name == "postgresql":
+        # An advisory lock nobody holds is proof: that runner does not run.
+        assert liveness.state(services, "0123456789abcdef") is liveness.Liveness.DEAD
+        assert engine.abandoned_sends(services) == [send_id]
+    else:
+        # No lock file (a runner of an older version, a deleted file): only time tells.
+        assert liveness.state(services, "0123456789abcdef") is liveness.Liveness.UNKNOWN
+        assert engine.abandoned_sends(services) == []
+    with db.transaction(services.sessions) as session:
+        session.execute(
+            update(Send)
+            .where(Send.id == send_id)
+            .values(heartbeat_at=utcnow() - engine.STALE_AFTER - timedelta(seconds=1))
+        )
+    assert engine.abandoned_sends(services) == [send_id]
+    result = engine.take_over(
+        services, send_id, options=engine.RunOptions(renderer=stand_in_renderer)
+    )
+    assert result is not None and result.status == "sent"
+    assert result.counts["unknown"] == 2 and result.counts["accepted"] == 8
