@@ -31,6 +31,7 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine, text
 
+from newsletter.delivery import store
 from newsletter.services import Services
 
 #: First key of every runner's advisory lock (the migrations use the one-key form).
@@ -130,8 +131,6 @@ def _release(services: Services, runner: str, held: _Held) -> None:
 
 
 def _has_rows_in_flight(services: Services, runner: str) -> bool:
-    from newsletter.delivery import store
-
     with services.sessions() as session:
         return store.runner_has_rows_in_flight(session, runner)
 
