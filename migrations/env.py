@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import newsletter.api.models
 import newsletter.delivery.models
 import newsletter.models
 import newsletter.provider_event_store

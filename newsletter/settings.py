@@ -201,6 +201,19 @@ class WebSettings(_Section):
         return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
 
 
+class ApiSettings(_Section):
+    """The REST API (``/api/v1``) and its outgoing webhooks."""
+
+    rate_limit_per_minute: int = Field(600, ge=0)  # per key; 0 = unlimited
+    max_body_bytes: int = Field(65536, ge=1024)
+    idempotency_ttl: Duration = timedelta(hours=24)
+    webhook_timeout: Duration = timedelta(seconds=10)
+    # Retries of one webhook delivery: exponential backoff from 5 s, capped at 1 h, given up
+    # after this long (at least 24 h, as Standard Webhooks senders do).
+    webhook_retry_for: Duration = timedelta(hours=26)
+    webhook_disable_after: int = Field(20, ge=1)  # consecutive failed attempts
+
+
 class NewsletterSettings(_Section):
     """One newsletter that readers can subscribe to."""
 
@@ -231,6 +244,7 @@ class Settings(_Section):
     delivery: DeliverySettings = DeliverySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
+    api: ApiSettings = ApiSettings()
     issues_dir: Path = Path("issues")
     templates_dir: Path = Path("templates")
     newsletters: list[NewsletterSettings] = Field(

@@ -5,6 +5,7 @@ SubscriberError              every error the store raises on purpose
 ├── InvalidToken             tampered, foreign, made-up or expired: told apart only in logs
 ├── SubscriberNotFound
 ├── UnknownNewsletter            not a configured newsletter id
+├── InvalidTimezone          not an IANA timezone name
 ├── Suppressed               the address is on the suppression list
 └── ImportRejected           a CSV import failed as a whole (names file and lines)
 """
@@ -48,3 +49,9 @@ class UnknownNewsletter(SubscriberError):
     """No newsletter has this id (newsletters come from ``config.yaml``)."""
 
     exit_code = 66
+
+
+class InvalidTimezone(SubscriberError):
+    """Not a timezone name this machine knows (IANA, e.g. ``Asia/Seoul``)."""
+
+    exit_code = 65

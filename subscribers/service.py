@@ -25,13 +25,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from subscribers.addresses import address_hash, clean_name, parse_address
 from subscribers.db import utcnow
-from subscribers.errors import Suppressed, UnknownNewsletter
+from subscribers.errors import InvalidTimezone, Suppressed, UnknownNewsletter
 from subscribers.events import EventKind, How, record_event
 from subscribers.models import (
     ConsentRecord,
@@ -484,3 +485,50 @@ def require_newsletters(session: Session, newsletter_ids: Sequence[str]) -> None
     missing = [n for n in newsletter_ids if n not in known]
     if missing:
         raise UnknownNewsletter(f"unknown newsletter {missing[0]!r}")
+
+
+def update_profile(
+    session: Session,
+    *,
+    subscriber_id: int,
+    name: str | None = None,
+    timezone: str | None = None,
+    how: How | str = How.API,
+    actor: str = "",
+) -> list[str]:
+    """Change the person's name and/or timezone (an IANA name, or "" for the site's).
+
+    Records one ``preferences_changed`` event naming the fields changed; returns them.
+    """
+    person = require_subscriber(session, subscriber_id)
+    if timezone:
+        check_timezone(timezone)
+    changed: list[str] = []
+    if name is not None and clean_name(name) != person.name:
+        person.name = clean_name(name)
+        changed.append("name")
+    if timezone is not None and timezone != person.timezone:
+        person.timezone = timezone
+        changed.append("timezone")
+    if changed:
+        record_event(
+            session,
+            EventKind.PREFERENCES_CHANGED,
+            subscriber_id=subscriber_id,
+            how=str(how),
+            actor=actor,
+            detail={"fields": changed},
+        )
+        session.flush()
+    return changed
+
+
+def check_timezone(name: str) -> str:
+    """``name`` if it is an IANA timezone this machine knows; ``InvalidTimezone`` if not."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidTimezone(
+            f"unknown timezone {name!r} (use an IANA name like Asia/Seoul)"
+        ) from None
+    return name

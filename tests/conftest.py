@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.fixtures.delivery",
     "tests.fixtures.web",
     "tests.fixtures.postgres",
+    "tests.fixtures.api",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

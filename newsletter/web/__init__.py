@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from newsletter.api import PREFIX, create_api
 from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, deps, public, webhooks
@@ -27,4 +28,5 @@ def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
 
     for module in (public, archive, admin, webhooks):
         app.include_router(module.router)
+    app.mount(PREFIX, create_api(services, mailer=app.state.mailer))
     return app

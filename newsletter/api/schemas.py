@@ -1,0 +1,169 @@
+"""The API's request and response bodies. Requests refuse unknown fields (``extra=forbid``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NewsletterId = str
+Status = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are an error naming them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Consent(Strict):
+    """Where and how the person agreed: required for ``"confirmed": true``."""
+
+    source: str = Field(min_length=1, max_length=300, description="e.g. 'paper form at event X'")
+    ip: str = Field("", max_length=64)
+    wording_version: str = Field("", max_length=32)
+
+
+class SubscriberCreate(Strict):
+    """A new subscriber: double opt-in unless ``confirmed`` with a ``consent``."""
+
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field("", max_length=200)
+    newsletters: list[NewsletterId] | None = Field(
+        None, min_length=1, max_length=50, description="default: the default newsletter"
+    )
+    confirmed: bool = False
+    consent: Consent | None = None
+    timezone: str = Field("", max_length=64)
+    locale: Literal["", "ko", "en"] = ""
+
+
+class SubscriberUpdate(Strict):
+    """Fields to change; those left out stay as they are."""
+
+    name: str | None = Field(None, max_length=200)
+    newsletters: list[NewsletterId] | None = Field(None, max_length=50)
+    timezone: str | None = Field(None, max_length=64)
+
+
+class UnsubscribeRequest(Strict):
+    """Unsubscribe from one newsletter, or from all when ``newsletter`` is left out."""
+
+    newsletter: NewsletterId | None = Field(None, max_length=64)
+
+
+class SubscriptionOut(BaseModel):
+    """One person's standing with one newsletter."""
+
+    newsletter: str
+    status: str
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+
+
+class SubscriberOut(BaseModel):
+    """A subscriber with their subscriptions."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    locale: str
+    timezone: str
+    created_at: datetime
+    subscriptions: list[SubscriptionOut]
+
+
+class SubscriberPage(BaseModel):
+    """One page of subscribers; ``next_cursor`` is null on the last page."""
+
+    data: list[SubscriberOut]
+    next_cursor: str | None
+
+
+class SubscribeOut(BaseModel):
+    """The created (or found) subscriber and what happened per newsletter."""
+
+    subscriber: SubscriberOut
+    pending: list[str]
+    active: list[str]
+    unchanged: list[str]
+    confirmation_sent: bool
+
+
+class NewsletterOut(BaseModel):
+    """A newsletter and its subscriptions by status."""
+
+    id: str
+    name: str
+    description: str
+    default: bool
+    counts: dict[str, int]
+
+
+class IssueOut(BaseModel):
+    """An issue as last synced from its file."""
+
+    slug: str
+    newsletter: str
+    title: str
+    subject: str
+    status: str
+    publish_at: datetime
+    scheduled_at_override: datetime | None
+
+
+class ScheduleRequest(Strict):
+    """When to send; without ``at`` the file's date."""
+
+    at: datetime | None = Field(None, description="ISO-8601; without offset: site timezone")
+
+
+class ScheduleOut(BaseModel):
+    """The issue's schedule after the change."""
+
+    slug: str
+    status: str
+    send_at: datetime | None
+    send_at_local: str
+    overridden: bool
+    note: str
+
+
+class TestSendRequest(Strict):
+    """Addresses to send a ``[TEST]`` copy to (the ledger is not touched)."""
+
+    to: list[str] = Field(min_length=1, max_length=10)
+
+
+class TestSendOut(BaseModel):
+    """Who got the test copy."""
+
+    sent_to: list[str]
+
+
+class SendOut(BaseModel):
+    """A send with its deliveries counted by status."""
+
+    id: int
+    slug: str
+    newsletter: str
+    subject: str
+    backend: str
+    status: str
+    total: int
+    counts: dict[str, int]
+    rate_per_second: float
+    error: str
+    created_at: str
+    started_at: str
+    finished_at: str
+
+
+class StatsOut(BaseModel):
+    """Subscriptions by status per newsletter, and sends by status."""
+
+    newsletters: dict[str, dict[str, int]]
+    sends: dict[str, int]

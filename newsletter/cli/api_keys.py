@@ -1,0 +1,72 @@
+"""Commands: api-keys create|list|revoke (owners of the server; keys are shown once)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from newsletter import db
+from newsletter.api import keys
+from newsletter.cli.base import app, console, print_json, services
+from newsletter.scheduler.service import default_actor
+
+api_keys_app = typer.Typer(help="API keys for /api/v1: create, list, revoke.")
+app.add_typer(api_keys_app, name="api-keys", no_args_is_help=True)
+
+
+@api_keys_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A name for the key (shown in the audit log)."),
+    scopes: list[str] = typer.Option(
+        ..., "--scopes", "-s", help=f"Comma-separated scopes: {','.join(keys.SCOPES)}."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Create a key; it is printed once and only its hash is kept."""
+    svc = services(ctx)
+    with db.transaction(svc.sessions) as session:
+        new = keys.create_key(session, name, scopes=scopes, created_by=default_actor())
+    if as_json:
+        print_json({"name": new.name, "key": new.secret, "scopes": list(new.scopes)})
+        return
+    console.print(f"API key {new.name!r} ({', '.join(new.scopes)}):", highlight=False)
+    console.print(new.secret, highlight=False, soft_wrap=True)
+    console.print("Store it now: it is not shown again.", style="bold", highlight=False)
+
+
+@api_keys_app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
+) -> None:
+    """List the keys (never their secrets)."""
+    svc = services(ctx)
+    with svc.sessions() as session:
+        rows = [keys.key_dict(k) for k in keys.list_keys(session)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "prefix", "scopes", "created", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            str(row["name"]),
+            f"{row['prefix']}…",
+            ",".join(map(str, row["scopes"])),  # type: ignore[call-overload]
+            str(row["created_at"])[:19],
+            str(row["last_used_at"] or "")[:19],
+            str(row["revoked_at"] or "")[:19],
+        )
+    console.print(table)
+
+
+@api_keys_app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The key's name."),
+) -> None:
+    """Revoke a key: requests with it fail at once."""
+    svc = services(ctx)
+    with db.transaction(svc.sessions) as session:
+        keys.revoke_key(session, name)
+    console.print(f"API key {name!r} revoked", highlight=False)
