@@ -69,7 +69,7 @@ def list_sends(
 
 
 @router.get("/sends/{send_id}", response_model=schemas.SendOut, tags=["sends"])
-def get_send(send_id: int, services: ServicesDep, _caller: SendsRead) -> schemas.SendOut:
+def get_send(send_id: schemas.Id, services: ServicesDep, _caller: SendsRead) -> schemas.SendOut:
     """One send with its deliveries counted by status."""
     return service.get_send(services, send_id)
 

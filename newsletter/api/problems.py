@@ -30,6 +30,12 @@ TYPE_BASE = "https://newsletter.invalid/problems/"
 _FIELDS: tuple[tuple[type[Exception], str, int], ...] = (
     (subscriber_errors.InvalidAddress, "email", 422),
     (subscriber_errors.UnknownNewsletter, "newsletters", 422),
+    (subscriber_errors.InvalidTimezone, "timezone", 422),
+)
+#: Statuses the API gives where the web app's mapping has none of its own.
+_STATUSES: tuple[tuple[type[Exception], int], ...] = (
+    (errors.SchedulerError, 409),
+    (errors.RenderError, 422),
 )
 
 
@@ -122,7 +128,7 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, kind):
                 fields = [FieldError(field=field, message=str(exc))]
                 return problem_response(request, status, "Invalid input", str(exc), fields=fields)
-        status = status_for(exc)
+        status = next((s for k, s in _STATUSES if isinstance(exc, k)), None) or status_for(exc)
         if status >= 500:
             log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url, exc)
             return problem_response(request, status, "Server error")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 NewsletterId = str
+#: A row id in a path: the database's integer range (a larger one is a 422, not a crash).
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Status = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
 
 

@@ -63,7 +63,7 @@ def create_subscriber(
 
 @router.get("/{subscriber_id}", response_model=schemas.SubscriberOut)
 def get_subscriber(
-    subscriber_id: int, services: ServicesDep, _caller: SubscribersRead
+    subscriber_id: schemas.Id, services: ServicesDep, _caller: SubscribersRead
 ) -> schemas.SubscriberOut:
     """One subscriber with their subscriptions."""
     return service.get_subscriber(services, subscriber_id)
@@ -71,7 +71,7 @@ def get_subscriber(
 
 @router.patch("/{subscriber_id}", response_model=schemas.SubscriberOut)
 def update_subscriber(
-    subscriber_id: int,
+    subscriber_id: schemas.Id,
     body: schemas.SubscriberUpdate,
     background: BackgroundTasks,
     services: ServicesDep,
@@ -88,7 +88,7 @@ def update_subscriber(
 
 @router.post("/{subscriber_id}/unsubscribe", response_model=schemas.SubscriberOut)
 def unsubscribe(
-    subscriber_id: int,
+    subscriber_id: schemas.Id,
     body: schemas.UnsubscribeRequest,
     services: ServicesDep,
     caller: SubscribersWrite,
@@ -100,7 +100,7 @@ def unsubscribe(
 
 
 @router.delete("/{subscriber_id}", status_code=204, response_class=Response)
-def erase(subscriber_id: int, services: ServicesDep, caller: SubscribersWrite) -> Response:
+def erase(subscriber_id: schemas.Id, services: ServicesDep, caller: SubscribersWrite) -> Response:
     """Erase the person: their data goes, their hashed address stays suppressed."""
     service.erase(services, subscriber_id, actor=caller.actor)
     return Response(status_code=204)
