@@ -44,6 +44,7 @@ class Confirmation:
     name: str
     lang: str
     newsletters: list[NewsletterSettings]
+    consent_id: int
 
 
 # --- subscribers -------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def create_subscriber(
             actor=actor,
         )
         out = _subscriber_out(session, result.subscriber_id)
-    confirmation = _confirmation(services, out, result.pending)
+    confirmation = _confirmation(services, out, result)
     return (
         schemas.SubscribeOut(
             subscriber=out,
@@ -148,16 +149,16 @@ def update_subscriber(
             how=How.API,
             actor=actor,
         )
-        pending: tuple[str, ...] = ()
+        added = None
         if body.newsletters is not None:
-            pending = _choose_newsletters(session, person, body.newsletters, actor=actor)
+            added = _choose_newsletters(session, person, body.newsletters, actor=actor)
         out = _subscriber_out(session, person.id)
-    return out, _confirmation(services, out, pending)
+    return out, _confirmation(services, out, added)
 
 
 def _choose_newsletters(
     session: Session, person: Subscriber, wanted: list[str], *, actor: str
-) -> tuple[str, ...]:
+) -> service.SubscribeResult | None:
     service.require_newsletters(session, wanted)
     current = {s.newsletter_id for s in _live_subscriptions(session, person.id)}
     for newsletter_id in sorted(current - set(wanted)):
@@ -166,8 +167,8 @@ def _choose_newsletters(
         )
     added = [n for n in dict.fromkeys(wanted) if n not in current]
     if not added:
-        return ()
-    result = service.subscribe(
+        return None
+    return service.subscribe(
         session,
         email=person.email,
         newsletters=added,
@@ -176,7 +177,6 @@ def _choose_newsletters(
         wording_version=WORDING_VERSION,
         actor=actor,
     )
-    return result.pending
 
 
 def unsubscribe(
@@ -244,13 +244,14 @@ def _subscribers_out(session: Session, people: list[Subscriber]) -> list[schemas
 
 
 def _confirmation(
-    services: Services, person: schemas.SubscriberOut, pending: tuple[str, ...]
+    services: Services, person: schemas.SubscriberOut, result: service.SubscribeResult | None
 ) -> Confirmation | None:
-    if not pending:
+    if result is None or not result.needs_confirmation:
         return None
-    chosen = [services.settings.newsletter(n) for n in pending]
-    lang = person.locale or chosen[0].language or services.settings.site.language
-    return Confirmation(person.email, person.id, person.name, lang, chosen)
+    chosen = [services.settings.newsletter(n) for n in result.pending]
+    first = chosen[0].language if chosen else None
+    lang = person.locale or first or services.settings.site.language
+    return Confirmation(person.email, person.id, person.name, lang, chosen, result.consent_id)
 
 
 # --- newsletters, issues, sends, stats ---------------------------------------------------

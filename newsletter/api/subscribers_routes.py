@@ -117,4 +117,5 @@ def _confirm_later(
             name=confirmation.name,
             lang=confirmation.lang,
             newsletters=confirmation.newsletters,
+            consent_id=confirmation.consent_id,
         )
