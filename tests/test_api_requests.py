@@ -11,6 +11,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from newsletter.api import keys
+from newsletter.api.scopes import SCOPES
 from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.settings import load_settings
@@ -82,7 +83,7 @@ def test_per_key_rate_limit_answers_429_with_retry_after(limited: Services) -> N
 def test_an_oversized_body_is_413_and_writes_nothing(limited: Services) -> None:
     with TestClient(create_app(limited)) as client:
         with transaction(limited.sessions) as session:
-            secret = keys.create_key(session, "k", scopes=keys.SCOPES).secret
+            secret = keys.create_key(session, "k", scopes=SCOPES).secret
         big = {"email": "big@example.org", "name": "x" * 4000}
         answer = client.post(URL, json=big, headers=bearer(secret))
         assert answer.status_code == 413

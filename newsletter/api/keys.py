@@ -19,17 +19,10 @@ from sqlalchemy.orm import Session
 from newsletter.api import store
 from newsletter.api.errors import ApiKeyError
 from newsletter.api.models import ApiKey
+from newsletter.api.scopes import SCOPES
 from subscribers.db import utcnow
 
 KEY_PREFIX = "nlk_"
-SCOPES = (
-    "subscribers:read",
-    "subscribers:write",
-    "issues:read",
-    "issues:write",
-    "sends:read",
-    "stats:read",
-)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from newsletter import db
-from newsletter.api import keys
+from newsletter.api.scopes import SCOPES
 from newsletter.cli.base import app, console, print_json, services
-from newsletter.scheduler.service import default_actor
 
 api_keys_app = typer.Typer(help="API keys for /api/v1: create, list, revoke.")
 app.add_typer(api_keys_app, name="api-keys", no_args_is_help=True)
@@ -19,11 +17,15 @@ def create(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="A name for the key (shown in the audit log)."),
     scopes: list[str] = typer.Option(
-        ..., "--scopes", "-s", help=f"Comma-separated scopes: {','.join(keys.SCOPES)}."
+        ..., "--scopes", "-s", help=f"Comma-separated scopes: {','.join(SCOPES)}."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
+    from newsletter import db
+    from newsletter.api import keys
+    from newsletter.scheduler.service import default_actor
+
     svc = services(ctx)
     with db.transaction(svc.sessions) as session:
         new = keys.create_key(session, name, scopes=scopes, created_by=default_actor())
@@ -41,6 +43,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
 ) -> None:
     """List the keys (never their secrets)."""
+    from newsletter.api import keys
+
     svc = services(ctx)
     with svc.sessions() as session:
         rows = [keys.key_dict(k) for k in keys.list_keys(session)]
@@ -66,6 +70,9 @@ def revoke(
     name: str = typer.Argument(..., help="The key's name."),
 ) -> None:
     """Revoke a key: requests with it fail at once."""
+    from newsletter import db
+    from newsletter.api import keys
+
     svc = services(ctx)
     with db.transaction(svc.sessions) as session:
         keys.revoke_key(session, name)
