@@ -11,8 +11,10 @@ That keeps a million-row CSV import within its time budget without loosening val
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES as _SPECIAL_USE
@@ -77,6 +79,32 @@ def _fast_path(candidate: str) -> Address | None:
 def normalize(raw: str) -> str:
     """The normalized form of ``raw`` (the unique key); raises ``InvalidAddress``."""
     return parse_address(raw).normalized
+
+
+#: Providers that ignore dots in the local part (``t.a.r.g.e.t`` is ``target``).
+_DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_key(raw: str) -> str:
+    """One key for every spelling that reaches the same mailbox (for limits, not storage).
+
+    The address is normalized as for storage (IDNA domain: full-width letters and ``。``
+    become ASCII and dots), then NFKC-folded and case-folded whole (full-width or
+    upper-case local parts too), a ``+tag`` is dropped, and Gmail's dots. Text that is no
+    address at all is folded the same way, so its variants share a key too. Over-merging
+    is harmless here: the key only counts sign-ups.
+    """
+    folded = unicodedata.normalize("NFKC", raw).strip()
+    with contextlib.suppress(InvalidAddress):
+        folded = parse_address(folded).normalized
+    folded = unicodedata.normalize("NFKC", folded).casefold()
+    local, at, domain = folded.rpartition("@")
+    if not at:
+        return folded
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_DOMAINS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 def address_hash(normalized: str) -> str:

@@ -30,8 +30,16 @@ ERASED_DOMAIN = "erased.invalid"
 
 
 def suppress(session: Session, *, email_hash: str, reason: str) -> bool:
-    """Put a hashed address on the suppression list; False if it already was."""
-    if session.get(Suppression, email_hash) is not None:
+    """Put a hashed address on the suppression list; False if it already was.
+
+    An existing entry is kept but brought up to date: a complaint overrides any other
+    reason, and a repeated reason restarts its clock (a new hard bounce starts a new
+    quiet period, see ``subscribers.service.BOUNCE_QUIET``).
+    """
+    existing = session.get(Suppression, email_hash)
+    if existing is not None:
+        if reason == existing.reason or reason == SubscriberStatus.COMPLAINED:
+            existing.reason, existing.created_at = reason, utcnow()
         return False
     session.add(Suppression(email_hash=email_hash, reason=reason, created_at=utcnow()))
     session.flush()

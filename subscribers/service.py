@@ -14,7 +14,9 @@ transaction. Rules kept here and nowhere else:
   nothing anyone sees (issue 11).
 - An opt-out is never lost: admin and import never turn an ``unsubscribed`` subscription
   back on, and never touch a suppressed address. Only the person's own form sign-up plus
-  confirmation lifts a suppression.
+  confirmation lifts a suppression, and a form sign-up reaches a suppressed address only
+  as :func:`check_automated_mail` allows: never after a complaint, not within
+  ``BOUNCE_QUIET`` of a hard bounce, then one try (which restarts the quiet period).
 
 Bounces, complaints, export and erasure live in :mod:`subscribers.privacy`.
 """
@@ -51,6 +53,8 @@ from subscribers.queries import (
 )
 
 _LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+#: After a hard bounce, no automated mail (a confirmation email) to the address this long.
+BOUNCE_QUIET = timedelta(days=30)
 
 
 class Source(StrEnum):
@@ -111,6 +115,8 @@ def subscribe(
     )
     if suppressed and origin is not Source.FORM:
         raise Suppressed(f"{address.email}: address is suppressed; only its owner can opt in")
+    if suppressed:
+        check_automated_mail(session, email_hash=digest, person=person)
     if person is None:
         person = Subscriber(
             email=address.email,
@@ -165,6 +171,27 @@ def subscribe(
         unchanged=tuple(outcomes["unchanged"]),
         changes=tuple(sorted(changes)),
     )
+
+
+def check_automated_mail(session: Session, *, email_hash: str, person: Subscriber | None) -> None:
+    """Raise ``Suppressed`` unless a confirmation email may go to this suppressed address.
+
+    A complaint means no automated mail ever again (the person writes to the editor). A
+    hard bounce means none for ``BOUNCE_QUIET``; after that one try is allowed, and the try
+    restarts the quiet period (a second sign-up the same day sends nothing). Other
+    suppressions (erasure) let the person's own sign-up through, as before.
+    """
+    suppression = session.get(Suppression, email_hash)
+    reason = suppression.reason if suppression is not None else ""
+    status = person.status if person is not None else ""
+    if SubscriberStatus.COMPLAINED in (reason, status):
+        raise Suppressed("this address complained: no automated mail to it, ever")
+    if SubscriberStatus.BOUNCED not in (reason, status) or suppression is None:
+        return
+    now = utcnow()
+    if now - suppression.created_at < BOUNCE_QUIET:
+        raise Suppressed("this address bounced recently: no automated mail to it yet")
+    suppression.created_at = now  # this is the one try
 
 
 def _asked_changes(person: Subscriber, *, name: str, timezone: str, locale: str) -> dict[str, str]:

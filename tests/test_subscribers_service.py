@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -172,6 +173,10 @@ def test_complaint_suppresses_and_admin_cannot_readd(
 def test_own_opt_in_lifts_a_suppression(session: Session, add_active: Callable[..., int]) -> None:
     person = add_active("a@example.org")
     mark_bounced(session, email="a@example.org")
+    with pytest.raises(Suppressed):  # no confirmation email within 30 days of the bounce
+        subscribe(session, email="a@example.org", newsletters=["weekly"])
+    for row in session.scalars(select(Suppression)):
+        row.created_at -= timedelta(days=31)
     result = subscribe(session, email="a@example.org", newsletters=["weekly"])
     assert result.pending == ("weekly",) and _recipients(session) == []
     confirm(session, subscriber_id=person)

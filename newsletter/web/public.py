@@ -12,10 +12,12 @@ Rules every route keeps:
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
 from newsletter.services import Services
@@ -25,9 +27,9 @@ from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
 from subscribers import service
-from subscribers.errors import InvalidAddress, UnknownNewsletter
+from subscribers.errors import InvalidAddress, Suppressed, UnknownNewsletter
 from subscribers.events import How
-from subscribers.models import SubscriptionStatus
+from subscribers.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from subscribers.queries import require_subscriber, unconfirmed_consent
 from subscribers.tokens import TokenData, TokenPurpose
 
@@ -37,6 +39,8 @@ router.include_router(preferences.router)
 
 #: Version of the sign-up wording, kept in each consent record.
 WORDING_VERSION = "web-1"
+#: Tries of one sign-up transaction when a parallel sign-up of the same address won a race.
+SIGN_UP_ATTEMPTS = 3
 
 Text = Annotated[str, Form(max_length=1000)]
 
@@ -75,30 +79,31 @@ def subscribe(
         return error_response(request, 429)
     if honeypot:
         log.info("sign-up honeypot filled from %s: nothing sent", ip)
-        return pages.render(request, "subscribe_done.html", lang=language)
+        return _done(request, pages, language)
     if not chosen:
         error = pages.catalog.text(language, "subscribe.error_newsletters")
         return _form(request, pages, email=email, name=name, chosen=[], error=error, lang=language)
     try:
-        with transaction(services.sessions) as session:
-            result = service.subscribe(
-                session,
-                email=email,
-                newsletters=chosen,
-                name=name,
-                source=service.Source.FORM,
-                ip=ip,
-                user_agent=request.headers.get("user-agent", "")[:500],
-                wording_version=WORDING_VERSION,
-                locale=language,
-            )
-            person = require_subscriber(session, result.subscriber_id)
-            to, person_name = person.email, person.name
+        result, to, person_name = _sign_up(
+            services,
+            email=email,
+            newsletters=chosen,
+            name=name,
+            source=service.Source.FORM,
+            ip=ip,
+            user_agent=request.headers.get("user-agent", "")[:500],
+            wording_version=WORDING_VERSION,
+            locale=language,
+        )
     except (InvalidAddress, UnknownNewsletter):
         error = pages.catalog.text(language, "subscribe.error_email")
         return _form(
             request, pages, email=email, name=name, chosen=chosen, error=error, lang=language
         )
+    except Suppressed:
+        # No automated mail to this address; the same page (it tells whom to write to).
+        log.info("sign-up for a suppressed address from %s: nothing sent", ip)
+        return _done(request, pages, language)
     if result.needs_confirmation:
         background.add_task(
             mailer.send_confirmation,
@@ -109,7 +114,7 @@ def subscribe(
             newsletters=[pages.settings.newsletter(n) for n in result.pending],
             consent_id=result.consent_id,
         )
-    return pages.render(request, "subscribe_done.html", lang=language)
+    return _done(request, pages, language)
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
@@ -190,6 +195,7 @@ def resend_confirmation(
     with transaction(services.sessions) as session:
         person = require_subscriber(session, data.subscriber_id)
         waiting = common.with_status(session, person.id, SubscriptionStatus.PENDING)
+        may_mail = _may_mail(session, person)  # not after a complaint or a recent bounce
         # A link naming a sign-up is resent while that sign-up waits (even for a change only).
         still_open = unconfirmed_consent(session, person.id, data.ref) is not None
         limits = ratelimit.subscribe_limits(services.settings.web, ip=ip, address=person.email)
@@ -197,7 +203,7 @@ def resend_confirmation(
         to, name = person.email, person.name
     if not allowed:
         return error_response(request, 429)
-    if waiting or (data.ref is not None and still_open):
+    if may_mail and (waiting or (data.ref is not None and still_open)):
         background.add_task(
             mailer.send_confirmation,
             to=to,
@@ -259,6 +265,42 @@ def unsubscribe(
     return pages.render(
         request, "unsubscribed.html", context, lang=common.language(request, pages, lang)
     )
+
+
+def _done(request: Request, pages: Pages, language: str) -> Response:
+    """The one answer to every sign-up (new, known, suppressed, honeypot): check your inbox,
+    and whom to write to when nothing comes (suppressed addresses get no automated mail)."""
+    sender = pages.settings.sender
+    context = {"contact": sender.reply_to or sender.from_email}
+    return pages.render(request, "subscribe_done.html", context, lang=language)
+
+
+def _may_mail(session: Session, person: Subscriber) -> bool:
+    if person.status == SubscriberStatus.ACTIVE or not person.email_hash:
+        return person.status == SubscriberStatus.ACTIVE
+    try:
+        service.check_automated_mail(session, email_hash=person.email_hash, person=person)
+    except Suppressed:
+        return False
+    return True
+
+
+def _sign_up(services: Services, **values: Any) -> tuple[service.SubscribeResult, str, str]:
+    """``service.subscribe`` in its own transaction: ``(result, address, stored name)``.
+
+    Two sign-ups of one new address can race to create the same row; the loser's unique
+    violation is retried once, and then finds the winner's row.
+    """
+    for attempt in range(SIGN_UP_ATTEMPTS):
+        try:
+            with transaction(services.sessions) as session:
+                result = service.subscribe(session, **values)
+                person = require_subscriber(session, result.subscriber_id)
+                return result, person.email, person.name
+        except IntegrityError:
+            if attempt + 1 == SIGN_UP_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _form(

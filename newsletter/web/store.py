@@ -22,6 +22,30 @@ from subscribers.models import Event, Subscription, SubscriptionStatus
 RATE_WINDOW = timedelta(hours=1)
 
 
+def lock_rate_keys(session: Session, keys: Sequence[str], *, expired_before: datetime) -> None:
+    """Serialize rate-limit checks on ``keys`` until the session's transaction ends, and
+    forget their hits older than ``expired_before``.
+
+    PostgreSQL: one transaction-scoped advisory lock per key (taken in sorted order, so two
+    requests never wait on each other crosswise). SQLite: the delete, as the transaction's
+    first statement, takes the database's write lock before anything is counted (a write
+    transaction begun later, after a read, could not wait for the lock; this one can).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted(set(keys)):
+            session.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
+    session.execute(
+        delete(RateLimitHit).where(
+            RateLimitHit.key.in_(list(keys)), RateLimitHit.created_at < expired_before
+        )
+    )
+
+
+def _lock_id(key: str) -> int:
+    # Keys are sha256 hex: their first 64 bits, as the signed bigint advisory locks take.
+    return int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True)
+
+
 def count_hits(session: Session, key: str, *, since: datetime) -> int:
     """How many hits ``key`` has had since ``since``."""
     query = select(func.count()).where(RateLimitHit.key == key, RateLimitHit.created_at >= since)
