@@ -30,6 +30,7 @@ from newsletter import db
 from newsletter.delivery import engine, liveness, store
 from newsletter.delivery.emulator import Emulator, Fault
 from newsletter.delivery.models import Delivery, Send
+from newsletter.scheduler.runner import IssueScheduler
 from newsletter.services import Services
 from subscribers.db import utcnow
 from subscribers.models import Subscriber
@@ -169,6 +170,7 @@ def test_serve_killed_mid_send_restarts_and_finishes_the_send_at_once(
 HOLDER = """
 import sys, time
 from newsletter.delivery import liveness
+from newsletter.scheduler.runner import IssueScheduler
 from newsletter.services import Services
 from newsletter.settings import load_settings
 services = Services.open(load_settings(sys.argv[1]), migrate=False)
@@ -257,3 +259,32 @@ def test_a_runner_whose_death_cannot_be_proved_waits_for_the_stale_interval(
     )
     assert result is not None and result.status == "sent"
     assert result.counts["unknown"] == 2 and result.counts["accepted"] == 8
+
+
+def test_a_send_left_queued_by_a_dead_creator_is_started_by_the_scheduler(
+    services: Services,
+) -> None:
+    # The process died between creating the send and claiming it: the issue reads
+    # `sending`, the send `queued`, and on SQLite no worker will ever claim it.
+    add_audience(services, 5)
+    send_id = engine.create_send(services, "orphan", renderer=stand_in_renderer)
+    assert engine.abandoned_sends(services) == []  # its creator claims it any moment
+    with db.transaction(services.sessions) as session:
+        send = session.get(Send, send_id)
+        assert send is not None
+        send.created_at = utcnow() - engine.QUEUED_GRACE - timedelta(seconds=1)
+    assert engine.abandoned_sends(services) == [send_id]
+    options = engine.RunOptions(renderer=stand_in_renderer)
+    scheduler = IssueScheduler(
+        services,
+        send=lambda _services, _slug: None,
+        sync=None,
+        abandoned=engine.abandoned_sends,
+        take_over=lambda running, found: engine.take_over(running, found, options=options),
+    )
+    scheduler.start()
+    try:
+        assert wait_for(lambda: engine.send_result(services, send_id).status == "sent", 30)
+    finally:
+        scheduler.shutdown()
+    assert engine.send_result(services, send_id).counts["accepted"] == 5

@@ -38,6 +38,7 @@ from newsletter.services import Services
 from subscribers.db import utcnow
 
 __all__ = [
+    "QUEUED_GRACE",
     "STALE_AFTER",
     "Progress",
     "RunOptions",
@@ -56,6 +57,8 @@ __all__ = [
 #: A runner that has not written a heartbeat for this long is considered dead (when its
 #: death cannot be proved sooner through its liveness lock).
 STALE_AFTER = timedelta(minutes=10)
+#: A send still ``queued`` this long after it was created has lost its creator.
+QUEUED_GRACE = timedelta(minutes=1)
 
 
 def start_send(services: Services, slug: str, *, options: RunOptions | None = None) -> SendResult:
@@ -78,7 +81,7 @@ def start_send(services: Services, slug: str, *, options: RunOptions | None = No
 def take_over(
     services: Services, send_id: int, *, options: RunOptions | None = None
 ) -> SendResult | None:
-    """Continue a ``sending`` send whose runners are gone; None if one still runs.
+    """Continue a send nobody runs (see :func:`abandoned_sends`); None if someone does.
 
     Gone means proved dead through their liveness locks (at once), or silent for
     :data:`STALE_AFTER` when that cannot be proved. Rows they had in flight become
@@ -92,22 +95,41 @@ def take_over(
 
 
 def claim_abandoned(services: Services, send_id: int, *, worker: str) -> bool:
-    """Make ``worker`` (holding its liveness lock) the runner of a send whose runners are gone."""
+    """Make ``worker`` (holding its liveness lock) the runner of a send nobody runs.
+
+    A ``sending`` send whose runners are gone, or a ``queued`` one (its creator died
+    between creating and claiming it; callers pass only those :func:`abandoned_sends` found).
+    """
     return _claim(
-        services, send_id, worker=worker, stale_before=utcnow() - STALE_AFTER, from_statuses=[]
+        services,
+        send_id,
+        worker=worker,
+        stale_before=utcnow() - STALE_AFTER,
+        from_statuses=[SendStatus.QUEUED],
     )
 
 
 def abandoned_sends(services: Services) -> list[int]:
-    """Sends in ``sending`` that :func:`take_over` would claim now (no runner left)."""
-    stale_before = utcnow() - STALE_AFTER
+    """Sends nobody runs, which :func:`take_over` would claim now.
+
+    ``sending`` with every runner proved dead (or silent for :data:`STALE_AFTER`), and
+    ``queued`` for longer than :data:`QUEUED_GRACE` (whoever created it claims it within
+    moments; one still queued was left by a process that died in between).
+    """
+    now = utcnow()
     with services.sessions() as session:
         sending = store.sends_with_status(session, SendStatus.SENDING)
-    return [
-        send.id
-        for send in sending
-        if _is_stale(send, stale_before) or _proved_abandoned(services, send.id) is not None
-    ]
+        queued = store.sends_with_status(session, SendStatus.QUEUED)
+    left = [send.id for send in queued if send.created_at < now - QUEUED_GRACE]
+    return sorted(
+        left
+        + [
+            send.id
+            for send in sending
+            if _is_stale(send, now - STALE_AFTER)
+            or _proved_abandoned(services, send.id) is not None
+        ]
+    )
 
 
 def create_send(services: Services, slug: str, *, renderer: Renderer = render_for_send) -> int:
