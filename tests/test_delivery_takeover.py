@@ -180,6 +180,19 @@ with liveness.hold(services, sys.argv[2]):
 """
 
 
+def _holder(config_path: Path, runner: str) -> subprocess.Popen[str]:
+    """Another process holding ``runner``'s liveness lock until it is killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(config_path), runner],
+        cwd=REPO,
+        env={**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret-key-0123456789abcdef"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
 def _stranded_send(services: Services, *, runner: str, claimed: int) -> int:
     """A ``sending`` send of ``runner`` with ``claimed`` rows in flight and the rest pending."""
     add_audience(services, 10)
@@ -204,15 +217,8 @@ def test_a_live_runner_is_never_taken_over_a_killed_one_at_once(
     services: Services, config_path: Path
 ) -> None:
     runner = "deadbeef00000001"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(config_path), runner],
-        cwd=REPO,
-        env={**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret-key-0123456789abcdef"},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _holder(config_path, runner)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         send_id = _stranded_send(services, runner=runner, claimed=3)
         assert liveness.state(services, runner) is liveness.Liveness.ALIVE
         assert engine.abandoned_sends(services) == []
@@ -288,3 +294,29 @@ def test_a_send_left_queued_by_a_dead_creator_is_started_by_the_scheduler(
     finally:
         scheduler.shutdown()
     assert engine.send_result(services, send_id).counts["accepted"] == 5
+
+
+def test_a_send_whose_creator_died_before_claiming_it_is_taken_over_at_once(
+    services: Services, config_path: Path
+) -> None:
+    # Killed during the fan-out (the claim's transaction): the send stays `queued`, named
+    # after its creator; once that creator is proved dead nobody waits for the grace.
+    add_audience(services, 4)
+    creator = "deadbeef00000003"
+    holder = _holder(config_path, creator)
+    try:
+        send_id = engine.create_send(
+            services, "fan-out", renderer=stand_in_renderer, creator=creator
+        )
+        assert engine.abandoned_sends(services) == []  # its creator is about to claim it
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        assert engine.abandoned_sends(services) == [send_id]
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    result = engine.take_over(
+        services, send_id, options=engine.RunOptions(renderer=stand_in_renderer)
+    )
+    assert result is not None and result.status == "sent" and result.counts["accepted"] == 4

@@ -70,9 +70,9 @@ def start_send(services: Services, slug: str, *, options: RunOptions | None = No
     had in flight reported as ``unknown``).
     """
     opts = options or RunOptions()
-    send_id = create_send(services, slug, renderer=opts.renderer)
     worker = new_worker_id()
     with liveness.hold(services, worker):
+        send_id = create_send(services, slug, renderer=opts.renderer, creator=worker)
         if not _claim(services, send_id, worker=worker, stale_before=utcnow() - STALE_AFTER):
             return send_result(services, send_id)
         return run_send(services, send_id, worker=worker, options=opts)
@@ -113,14 +113,20 @@ def abandoned_sends(services: Services) -> list[int]:
     """Sends nobody runs, which :func:`take_over` would claim now.
 
     ``sending`` with every runner proved dead (or silent for :data:`STALE_AFTER`), and
-    ``queued`` for longer than :data:`QUEUED_GRACE` (whoever created it claims it within
-    moments; one still queued was left by a process that died in between).
+    ``queued`` with its creator proved dead, or for longer than :data:`QUEUED_GRACE`
+    (whoever created it claims it within moments; one still queued was left by a process
+    that died in between, e.g. during the fan-out).
     """
     now = utcnow()
     with services.sessions() as session:
         sending = store.sends_with_status(session, SendStatus.SENDING)
         queued = store.sends_with_status(session, SendStatus.QUEUED)
-    left = [send.id for send in queued if send.created_at < now - QUEUED_GRACE]
+    left = [
+        send.id
+        for send in queued
+        if send.created_at < now - QUEUED_GRACE
+        or (send.worker and liveness.state(services, send.worker) is liveness.Liveness.DEAD)
+    ]
     return sorted(
         left
         + [
@@ -132,8 +138,14 @@ def abandoned_sends(services: Services) -> list[int]:
     )
 
 
-def create_send(services: Services, slug: str, *, renderer: Renderer = render_for_send) -> int:
-    """The id of the issue's send, queued now if it has none (idempotent)."""
+def create_send(
+    services: Services, slug: str, *, renderer: Renderer = render_for_send, creator: str = ""
+) -> int:
+    """The id of the issue's send, queued now if it has none (idempotent).
+
+    ``creator``: the runner (holding its liveness lock) about to claim it; if it dies
+    before its claim, the send is taken over at once instead of after :data:`QUEUED_GRACE`.
+    """
     with services.sessions() as session:
         existing = store.send_for_issue(session, slug)
     if existing is not None:
@@ -147,6 +159,7 @@ def create_send(services: Services, slug: str, *, renderer: Renderer = render_fo
             subject=rendered.subject,
             backend=services.settings.delivery.backend,
             now=utcnow(),
+            worker=creator,
         )
         send = store.send_for_issue(session, slug)
         assert send is not None

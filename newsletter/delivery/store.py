@@ -83,9 +83,19 @@ def send_for_issue(session: Session, slug: str) -> Send | None:
 
 
 def insert_send(
-    session: Session, *, slug: str, newsletter_id: str, subject: str, backend: str, now: datetime
+    session: Session,
+    *,
+    slug: str,
+    newsletter_id: str,
+    subject: str,
+    backend: str,
+    now: datetime,
+    worker: str = "",
 ) -> None:
-    """Queue a send for ``slug`` unless the issue already has one (race-free)."""
+    """Queue a send for ``slug`` unless the issue already has one (race-free).
+
+    ``worker``: its creator, who claims it next (``""``: left for a worker).
+    """
     statement = _insert(session, Send).values(
         issue_slug=slug,
         newsletter_id=newsletter_id,
@@ -95,7 +105,7 @@ def insert_send(
         total=0,
         error_streak=0,
         error="",
-        worker="",
+        worker=worker,
         created_at=now,
     )
     session.execute(statement.on_conflict_do_nothing(index_elements=["issue_slug"]))
