@@ -2,17 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: `make run` needs the runtime dependencies only (RUN_STAMP); the tests, lint
+# and benchmarks need the dev extras too (STAMP, which implies the runtime ones).
+RUN_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-sqlite test-postgres lint bench clean
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml setup.py | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP) $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/newsletter db upgrade
 	$(BIN)/newsletter demo
 	$(BIN)/newsletter serve
