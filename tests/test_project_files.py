@@ -169,3 +169,29 @@ def test_issues_list_fits_the_terminal_without_cutting_slugs(tmp_path: Path, col
 
 def test_the_repository_keeps_one_copy_of_the_data() -> None:
     assert not (REPO / "newsletter" / "_data").exists()
+
+
+def test_admin_without_password_says_how_to_enable_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("NEWSLETTER_ADMIN_PASSWORD", raising=False)
+    settings = Settings(base_dir=tmp_path, database={"url": "sqlite:///site.db"})
+    services = Services.open(settings)
+    try:
+        with caplog.at_level("WARNING", logger="newsletter.web"):
+            web = create_app(services, scheduler=False)
+        assert "NEWSLETTER_ADMIN_PASSWORD" in caplog.text  # serve logs it at start
+        with TestClient(web) as client:
+            html = {"accept": "text/html"}
+            for lang, title in (("en", "The dashboard is not enabled"), ("ko", "관리 화면이")):
+                page = client.get(f"/admin/issues?lang={lang}", headers=html)
+                assert page.status_code == 404
+                assert page.headers["content-type"].startswith("text/html")
+                assert title in page.text and "NEWSLETTER_ADMIN_PASSWORD" in page.text
+            answer = client.get("/admin")
+            assert answer.status_code == 404
+            assert "NEWSLETTER_ADMIN_PASSWORD" in answer.json()["error"]
+            other = client.get("/no-such-page", headers=html)
+            assert "NEWSLETTER_ADMIN_PASSWORD" not in other.text
+    finally:
+        services.close()

@@ -8,7 +8,8 @@ Three kinds of jobs run in one ``BackgroundScheduler``:
 - ``poll`` — every ``poll_interval`` (1 s): reconcile the jobs with the database, so a
   ``newsletter schedule``/``cancel``/``issues sync`` run elsewhere is picked up at once,
   and mirror each send's outcome onto its issue;
-- ``sync`` — every ``scheduler.sync_interval``: sync ``issues/`` into the database.
+- ``sync`` — every ``scheduler.sync_interval``: sync ``issues/`` into the database; a
+  watcher (:mod:`newsletter.scheduler.watch`) also syncs as soon as a file there is saved.
 
 Nothing is kept only in memory: after a restart the first reconcile sends what fell due
 within ``scheduler.max_lateness`` and marks the rest ``missed``.
@@ -34,6 +35,7 @@ from newsletter.db import transaction
 from newsletter.models import IssueStatus
 from newsletter.scheduler import store
 from newsletter.scheduler.plan import Action, Decision, decide, missed_note
+from newsletter.scheduler.watch import IssuesWatcher
 from newsletter.services import Services
 from subscribers.db import utcnow
 
@@ -100,6 +102,8 @@ class IssueScheduler:
         self.last_sync_report: object = None
         self._reported_after_send: set[str] = set()
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # the watcher's sync and the periodic one
+        self._watcher: IssuesWatcher | None = None
         self._aps = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=4)},
@@ -120,10 +124,16 @@ class IssueScheduler:
         if self._sync is not None and sync_seconds > 0:
             self._aps.add_job(self.sync_issues, "interval", seconds=sync_seconds, id="sync")
         self._aps.start()
+        if self._sync is not None:
+            settings = self.services.settings
+            self._watcher = IssuesWatcher(settings.path(settings.issues_dir), self.sync_issues)
+            self._watcher.start()
         log.info("scheduler started (%s), %d issue(s) planned", self.owner, len(self.planned()))
 
     def shutdown(self) -> None:
         """Stop scheduling; a send already running finishes in its thread."""
+        if self._watcher is not None:
+            self._watcher.stop()
         if self._aps.running:
             self._aps.shutdown(wait=False)
         log.info("scheduler stopped (%s)", self.owner)
@@ -144,15 +154,19 @@ class IssueScheduler:
     # -- sync and reconcile ------------------------------------------------------------------
 
     def sync_issues(self) -> None:
-        """Sync ``issues/`` into the database (if a sync function is set), then reconcile."""
-        if self._sync is not None:
-            try:
-                self.last_sync_report = self._sync(self.services)
-            except Exception:
-                log.exception("scheduler: syncing issues/ failed; keeping the current schedule")
-            else:
-                self._log_sync_report(self.last_sync_report)
-        self.reconcile()
+        """Sync ``issues/`` into the database (if a sync function is set), then reconcile.
+
+        One sync at a time: the watcher's and the periodic one never overlap.
+        """
+        with self._sync_lock:
+            if self._sync is not None:
+                try:
+                    self.last_sync_report = self._sync(self.services)
+                except Exception:
+                    log.exception("scheduler: syncing issues/ failed; keeping the current schedule")
+                else:
+                    self._log_sync_report(self.last_sync_report)
+            self.reconcile()
 
     def _log_sync_report(self, report: object) -> None:
         for slug in _slugs(report, "rescheduled"):
@@ -314,6 +328,7 @@ class IssueScheduler:
             log.exception("scheduler: the send of %s failed", slug)
             self._after_failure(issue, exc)
         else:
+            _log_finished(slug, result, started, self._clock())
             state = getattr(result, "status", None)
             if state in SETTLED:
                 self._settle(issue, SETTLED[state], "")
@@ -354,6 +369,20 @@ def _claim_expired(issue: store.ScheduledIssue, now: datetime, lease: timedelta)
         issue.fired_for == issue.instant
         and issue.fired_at is not None
         and now - issue.fired_at >= lease
+    )
+
+
+def _log_finished(slug: str, result: object, started: datetime, now: datetime) -> None:
+    """One line at the end of each send: its id, status and deliveries by outcome."""
+    counts = getattr(result, "counts", None) or {}
+    shown = ", ".join(f"{key} {value}" for key, value in counts.items() if value) or "empty"
+    log.info(
+        "scheduler: send %s of %s finished: %s; %s (%.1f s)",
+        getattr(result, "send_id", "?"),
+        slug,
+        getattr(result, "status", "?"),
+        shown,
+        (now - started).total_seconds(),
     )
 
 

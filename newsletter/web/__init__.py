@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from newsletter.api.app import PREFIX, create_api
@@ -9,6 +11,8 @@ from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, deps, public, webhooks
 from newsletter.web.clientaddr import ClientAddress
+
+log = logging.getLogger("newsletter.web")
 
 
 def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
@@ -29,4 +33,8 @@ def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
     for module in (public, archive, admin, webhooks):
         app.include_router(module.router)
     app.mount(PREFIX, create_api(services, mailer=app.state.mailer))
+    if not services.settings.secrets.admin_password:
+        log.warning(
+            "the admin dashboard (/admin) is off: set NEWSLETTER_ADMIN_PASSWORD to enable it"
+        )
     return app

@@ -20,6 +20,7 @@ from newsletter.services import Services
 from newsletter.web import admin_store
 from newsletter.web.admin_auth import AdminAuth, AdminSession
 from newsletter.web.admin_store import IssueRow
+from newsletter.web.handlers import ADMIN_DISABLED
 from newsletter.web.i18n import LANGUAGES, Catalog
 from newsletter.web.templating import Pages
 from subscribers.tokens import signing_keys
@@ -36,7 +37,7 @@ def get_auth(request: Request) -> AdminAuth:
     services: Services = state.services
     password = services.settings.secrets.admin_password
     if not password:
-        raise HTTPException(status_code=404)
+        raise HTTPException(status_code=404, detail=ADMIN_DISABLED)
     keys = signing_keys(
         services.settings.secrets.secret_key,
         dev_key_path=services.settings.base_dir / ".secret_key",

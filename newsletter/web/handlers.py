@@ -19,6 +19,10 @@ from subscribers import errors as subscriber_errors
 
 log = logging.getLogger(__name__)
 
+#: The ``detail`` of the 404 that every ``/admin`` route answers without an admin password:
+#: a browser gets a page saying how to enable the dashboard instead of "not found".
+ADMIN_DISABLED = "the admin dashboard is not enabled: set NEWSLETTER_ADMIN_PASSWORD"
+
 #: The first matching class in this order decides the status.
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (subscriber_errors.InvalidToken, 404),
@@ -51,7 +55,10 @@ def error_response(request: Request, status: int, message: str | None = None) ->
     pages: Pages = request.app.state.pages
     lang = pages.language(request)
     text = pages.catalog.text
-    if status == 404:
+    if status == 404 and message == ADMIN_DISABLED:
+        title = text(lang, "common.admin_disabled_title")
+        body = text(lang, "common.admin_disabled_body")
+    elif status == 404:
         title, body = text(lang, "common.not_found_title"), text(lang, "common.not_found_body")
     elif status == 429:
         title, body = (
