@@ -2,8 +2,9 @@
 
 Errors (the check fails): HTML of 102 KB or more (Gmail clips it), an image without alt
 text, an empty or ``javascript:`` link, a missing title or subject. Warnings: images not
-served over https, a very long subject, links to localhost, and every warning the parser
-had about the file. The HTML checked is the personalized preview (real-length links).
+served over https, links over plain http, a very long subject, no ``preheader`` in the
+front matter (the preview then shows the first paragraph), links to localhost, and every
+warning the parser had about the file. The HTML checked is the personalized preview (real-length links).
 """
 
 from __future__ import annotations
@@ -123,6 +124,15 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
 def _check_headers(issue: ParsedIssue, rendered: RenderedIssue, report: CheckReport) -> None:
     if not issue.title.strip():
         report.errors.append(Finding("missing_title", "the issue has no title"))
+    if not issue.preheader.strip():
+        shown = rendered.preheader[:60] + ("…" if len(rendered.preheader) > 60 else "")
+        report.warnings.append(
+            Finding(
+                "missing_preheader",
+                f"no preheader in the front matter; the inbox preview shows the first "
+                f"paragraph: {shown!r}",
+            )
+        )
     if not rendered.subject.strip():
         report.errors.append(Finding("missing_subject", "the email has no subject"))
     elif len(rendered.subject) > LONG_SUBJECT:
@@ -144,6 +154,10 @@ def _check_links(links: list[str | None], report: CheckReport) -> None:
         elif _is_local(target):
             report.warnings.append(
                 Finding("localhost_link", f"a link points at this machine: {target}")
+            )
+        elif target.lower().startswith("http://"):
+            report.warnings.append(
+                Finding("insecure_link", f"a link over plain http (use https): {target[:80]}")
             )
 
 

@@ -13,6 +13,8 @@ import unicodedata
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from mdit_py_plugins.footnote import footnote_plugin
 
@@ -50,9 +52,45 @@ def markdown_parser() -> MarkdownIt:
         "commonmark", {"breaks": True, "html": False, "linkify": True, "typographer": False}
     )
     parser.enable(["table", "strikethrough", "linkify"])
+    parser.core.ruler.after("linkify", "linkify_explicit_only", _unlink_fuzzy)
     parser.use(footnote_plugin)
     parser.validateLink = _safe_link  # type: ignore[method-assign]
     return parser
+
+
+_EXPLICIT_LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)", re.IGNORECASE)
+
+
+def _unlink_fuzzy(state: StateCore) -> None:
+    """Autolink only what has a scheme or starts with ``www.`` (then as https):
+    "Character.AI" or an address-looking "README.md" in running text stays text."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        kept: list[Token] = []
+        children = block.children
+        index = 0
+        while index < len(children):
+            token = children[index]
+            if (
+                token.type == "link_open"
+                and token.markup == "linkify"
+                and index + 2 < len(children)
+                and children[index + 2].type == "link_close"
+                and not _EXPLICIT_LINK.match(children[index + 1].content)
+            ):
+                kept.append(children[index + 1])
+                index += 3
+                continue
+            if token.type == "link_open" and token.markup == "linkify":
+                href = str(token.attrs.get("href", ""))
+                if href.startswith("http://www.") and index + 1 < len(children):
+                    if children[index + 1].content.lower().startswith("www."):
+                        # A bare www. address: the web is https now.
+                        token.attrSet("href", "https://" + href.removeprefix("http://"))
+            kept.append(token)
+            index += 1
+        block.children = kept
 
 
 def _safe_link(url: str) -> bool:
@@ -156,7 +194,21 @@ def _inline_node(node: SyntaxTreeNode) -> str:
         return f"[{alt}] {node.attrs.get('src', '')}".strip()
     if kind == "footnote_ref":
         return f"[{int(str(node.meta.get('id', 0))) + 1}]"
+    if kind == "s":
+        # Strikethrough says something ("~~미루는~~ 자동으로"): keep its mark in the text.
+        return "~~" + "".join(_inline_node(child) for child in node.children) + "~~"
     return "".join(_inline_node(child) for child in node.children)
+
+
+def first_paragraph(markdown: str) -> str:
+    """The plain text of the body's first paragraph (headings and quotes skipped)."""
+    tree = SyntaxTreeNode(markdown_parser().parse(markdown))
+    for node in tree.children:
+        if node.type == "paragraph":
+            text = _inline(node)
+            if text.strip():
+                return text
+    return ""
 
 
 def _link_text(node: SyntaxTreeNode) -> str:

@@ -15,6 +15,7 @@ import html as html_lib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +24,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter import markdown
+from newsletter.inbox import finish_html
 from newsletter.errors import RenderError
 from newsletter.issues import CONTROL_CHARACTERS, ParsedIssue
 from newsletter.resources import template_dirs
@@ -44,6 +46,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "unsubscribe": "구독 해지",
         "preferences": "구독 설정",
         "by": "글",
+        "reading_time": "{minutes}분 분량",
+        "forwarded": "전달받으셨나요?",
+        "subscribe": "구독하기",
+        "test_prefix": "[테스트] ",
     },
     "en": {
         "greeting": "Hi {name},",
@@ -53,8 +59,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "unsubscribe": "Unsubscribe",
         "preferences": "Preferences",
         "by": "by",
+        "reading_time": "{minutes} min read",
+        "forwarded": "Was this forwarded to you?",
+        "subscribe": "Subscribe",
+        "test_prefix": "[Test] ",
     },
 }
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+#: Reading speeds: Korean is counted in characters (spaces excluded), English in words.
+KOREAN_CHARS_PER_MINUTE = 500
+ENGLISH_WORDS_PER_MINUTE = 230
+#: A preheader derived from the first paragraph is cut at about this many characters.
+PREHEADER_LENGTH = 110
 
 
 def html_marker(key: str) -> str:
@@ -134,7 +152,12 @@ def email_environment(settings: Settings) -> jinja2.Environment:
 
 
 def mjml_to_html(source: str) -> str:
-    """Compile MJML to email HTML; ``RenderError`` with MJML's message when it fails."""
+    """Compile MJML to email HTML; ``RenderError`` with MJML's message when it fails.
+
+    The output is then made inbox-proof (:func:`newsletter.inbox.finish_html`): Korean
+    line breaking inline on every element holding Hangul, the preheader padded and hidden
+    without a colour, and no web font the template did not ask for.
+    """
     # mjml-python refuses spaces-only text between head tags unless it holds a newline;
     # for HTML a newline is the same whitespace as spaces.
     source = CONTROL_CHARACTERS.sub("", _BLANK_BETWEEN_TAGS.sub(">\n<", source))
@@ -142,7 +165,7 @@ def mjml_to_html(source: str) -> str:
         result: Any = mjml2html(source)
     except Exception as exc:  # mjml-python raises its own untyped errors
         raise RenderError(f"MJML failed: {exc}") from None
-    return str(result)
+    return finish_html(str(result), source)
 
 
 def issue_language(settings: Settings, newsletter_id: str) -> str:
@@ -153,7 +176,8 @@ def issue_language(settings: Settings, newsletter_id: str) -> str:
 def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
     """Render ``issue`` once: the email HTML and text with placeholders."""
     lang = issue_language(settings, issue.newsletter_id)
-    context = _context(settings, issue, lang)
+    preheader = issue.preheader.strip() or derived_preheader(issue.body)
+    context = _context(settings, issue, lang, preheader)
     environment = _environment(settings)
     try:
         mjml_source = environment.get_template(ISSUE_TEMPLATE).render(context)
@@ -165,7 +189,7 @@ def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
         newsletter_id=issue.newsletter_id,
         lang=lang,
         subject=issue.subject,
-        preheader=issue.preheader,
+        preheader=preheader,
         html=mjml_to_html(mjml_source),
         text=text.strip() + "\n",
         placeholders_html={key: html_marker(key) for key in PERSONAL_KEYS},
@@ -202,23 +226,63 @@ def _environment(settings: Settings) -> jinja2.Environment:
     return _ENVIRONMENTS[key]
 
 
-def _context(settings: Settings, issue: ParsedIssue, lang: str) -> dict[str, Any]:
+def derived_preheader(body: str) -> str:
+    """The inbox preview when the file gives none: the first paragraph, cut at a word."""
+    text = " ".join(markdown.first_paragraph(body).split())
+    if len(text) <= PREHEADER_LENGTH:
+        return text
+    cut = text[:PREHEADER_LENGTH].rsplit(" ", 1)[0] or text[:PREHEADER_LENGTH]
+    return cut.rstrip(" ,.·:;") + "…"
+
+
+def reading_minutes(text: str, lang: str) -> int:
+    """Minutes to read ``text``: Korean at 500 characters (no spaces) a minute, English at
+    230 words a minute; at least one."""
+    if lang == "ko":
+        count = len("".join(text.split()))
+        return max(1, round(count / KOREAN_CHARS_PER_MINUTE))
+    return max(1, round(len(text.split()) / ENGLISH_WORDS_PER_MINUTE))
+
+
+def reader_date(value: date, lang: str) -> str:
+    """A date the reader's way: ``2025년 8월 18일`` or ``August 18, 2025``."""
+    if lang == "ko":
+        return f"{value.year}년 {value.month}월 {value.day}일"
+    return f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
+
+
+def _feature_image(issue: ParsedIssue) -> dict[str, str] | None:
+    src = str(issue.extra.get("image") or "").strip()
+    if not src:
+        return None
+    alt = str(issue.extra.get("image_alt") or "").strip()
+    return {"src": src, "alt": alt}
+
+
+def _context(settings: Settings, issue: ParsedIssue, lang: str, preheader: str) -> dict[str, Any]:
     newsletter = settings.newsletter(issue.newsletter_id)
+    sender = settings.sender_for(issue.newsletter_id)
     words = STRINGS[lang]
+    content_text = markdown.to_text(issue.body)
+    minutes = reading_minutes(content_text, lang)
     return {
         "lang": lang,
         "site": settings.site,
         "newsletter": newsletter,
+        "sender": sender,
         "issue": issue,
         "subject": issue.subject,
-        "preheader": issue.preheader,
+        "preheader": preheader,
         "t": words,
         "why": words["why"].format(newsletter=newsletter.name),
         "greeting_html": Markup(words["greeting"].format(name=html_marker("name"))),
         "greeting_text": words["greeting"].format(name=text_marker("name")),
         "content_html": Markup(markdown.to_html(issue.body)),
-        "content_text": markdown.to_text(issue.body),
-        "published": issue.publish_at_local.strftime("%Y-%m-%d"),
+        "content_text": content_text,
+        "published": reader_date(issue.publish_at_local.date(), lang),
+        "reading_time": words["reading_time"].format(minutes=minutes),
+        "image": _feature_image(issue),
+        "subscribe_url": f"{settings.site.url}/subscribe",
         "html_marker": html_marker,
         "text_marker": text_marker,
     }

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -215,13 +216,44 @@ class ApiSettings(_Section):
 
 
 class NewsletterSettings(_Section):
-    """One newsletter that readers can subscribe to."""
+    """One newsletter that readers can subscribe to.
+
+    The sender keys (``from_name``, ``from_email``, ``reply_to``) and ``postal_address``
+    override ``sender`` and ``site`` for this newsletter's emails when set; ``logo`` is the
+    https URL of the masthead image, ``footer`` a line of text above the footer's links.
+    See :meth:`Settings.sender_for`.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: OneLine
     description: str = ""
     default: bool = False
     language: Literal["ko", "en"] | None = None
+    from_name: str = ""
+    from_email: str = ""
+    reply_to: str = ""
+    postal_address: str = ""
+    logo: str = ""
+    logo_alt: str = ""
+    footer: str = ""
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL of an image")
+        return value
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who one newsletter's emails come from, with the fallbacks already applied."""
+
+    from_name: str
+    from_email: str
+    reply_to: str
+    postal_address: str
+    language: Literal["ko", "en"]
 
 
 class Secrets(_Section):
@@ -274,6 +306,29 @@ class Settings(_Section):
                 return item
         known = ", ".join(n.id for n in self.newsletters)
         raise ConfigError(f"unknown newsletter {newsletter_id!r} (configured: {known})")
+
+    def sender_for(self, newsletter_id: str | None) -> Sender:
+        """The sender of a newsletter's emails: its own keys, else ``sender`` and ``site``.
+
+        ``None`` is the site itself (emails about several newsletters at once).
+        """
+        site = Sender(
+            from_name=self.sender.from_name,
+            from_email=self.sender.from_email,
+            reply_to=self.sender.reply_to,
+            postal_address=self.site.postal_address,
+            language=self.site.language,
+        )
+        if newsletter_id is None:
+            return site
+        own = self.newsletter(newsletter_id)
+        return Sender(
+            from_name=own.from_name or site.from_name,
+            from_email=own.from_email or site.from_email,
+            reply_to=own.reply_to or site.reply_to,
+            postal_address=own.postal_address or site.postal_address,
+            language=own.language or site.language,
+        )
 
     def path(self, value: Path) -> Path:
         """Resolve a configured path against the project directory."""

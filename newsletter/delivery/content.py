@@ -57,8 +57,10 @@ def issue_content(
     send_id: int | None,
     subject_prefix: str = "",
 ) -> Content:
-    """The shared part of every message of the send, ``view_url`` already filled in."""
-    sender = services.settings.sender
+    """The shared part of every message of the send, ``view_url`` already filled in.
+
+    From, Reply-To are the newsletter's own (``Settings.sender_for``)."""
+    sender = services.settings.sender_for(rendered.newsletter_id)
     shared = {"view_url": rendered.default_values.get("view_url") or links.view_url(rendered.slug)}
     html, text = _fill_shared(rendered, shared)
     custom_args = {"send_id": str(send_id)} if send_id is not None else {}

@@ -55,7 +55,8 @@ class Links:
         """The per-recipient ``List-Unsubscribe`` pair for ``unsubscribe_url``."""
         # Tokens are base64url and a dot: safe in a mailto query as they are.
         token = unsubscribe_url.rpartition("/")[2]
-        mailto = f"mailto:{self.settings.sender.from_email}?subject=unsubscribe%20{token}"
+        sender = self.settings.sender_for(self.newsletter_id).from_email
+        mailto = f"mailto:{sender}?subject=unsubscribe%20{token}"
         return {
             "List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -1,7 +1,9 @@
 """What the operator sees and tries before a send: reports, dry runs and test sends.
 
-Test sends go only to the given addresses, with ``[TEST]`` in the subject, through the
-configured backend, and never touch the ledger.
+Test sends go only to the given addresses, with ``[테스트]`` (Korean newsletters) or
+``[Test]`` (English) in front of the subject, through the configured backend, and never
+touch the ledger. Not ``[TEST]``: SpamAssassin reads an all-Hangul subject behind it as
+all capitals (SUBJ_ALL_CAPS).
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from newsletter.services import Services
 from subscribers.db import utcnow
 from subscribers.queries import count_eligible
 
-TEST_PREFIX = "[TEST] "
+
+def prefix_for_test_copy(lang: str) -> str:
+    """The subject prefix of a test copy in the newsletter's language."""
+    from newsletter.render import STRINGS
+
+    return STRINGS.get(lang, STRINGS["en"])["test_prefix"]
 
 
 @dataclass(frozen=True)
@@ -153,11 +160,16 @@ def send_test(
     renderer: Renderer = render_for_test,
     backend: Backend | None = None,
 ) -> list[RecipientResult]:
-    """Send the issue to ``to`` only, subject marked ``[TEST]``; the ledger is not touched."""
+    """Send the issue to ``to`` only, subject marked ``[테스트]``/``[Test]``; the ledger is
+    not touched."""
     rendered = renderer(services, slug)
     links = Links(services.settings, services.tokens, rendered.newsletter_id)
     content = issue_content(
-        services, rendered, links=links, send_id=None, subject_prefix=TEST_PREFIX
+        services,
+        rendered,
+        links=links,
+        send_id=None,
+        subject_prefix=prefix_for_test_copy(rendered.lang),
     )
     # Subscriber id 0 is nobody: the test links render but change nothing.
     values = links.values(0, name=rendered.name_fallback)

@@ -24,21 +24,25 @@ def send_transactional(
     text: str,
     headers: Mapping[str, str] | None = None,
     backend: Backend | None = None,
+    newsletter_id: str | None = None,
 ) -> str:
     """Send one email to ``to`` now; returns the provider's message id (may be empty).
 
     ``headers`` are added as they are (e.g. ``List-Unsubscribe`` for a welcome email).
+    From and Reply-To are those of ``newsletter_id`` (``Settings.sender_for``), else the
+    site's ``sender``.
     Raises ``PermanentBackendError`` when refused, ``TransientBackendError`` when the
     backend still fails after the configured retries.
     """
     settings = services.settings
+    sender = settings.sender_for(newsletter_id)
     content = Content(
         subject=subject,
         html=html,
         text=text,
-        from_email=settings.sender.from_email,
-        from_name=settings.sender.from_name,
-        reply_to=settings.sender.reply_to,
+        from_email=sender.from_email,
+        from_name=sender.from_name,
+        reply_to=sender.reply_to,
         headers=dict(headers or {}),
         categories=("transactional",),
     )

@@ -22,6 +22,7 @@ from newsletter.check import CheckReport, check_issue
 from newsletter.delivery import engine
 from newsletter.delivery import store as delivery_store
 from newsletter.delivery.models import SendStatus
+from newsletter.delivery.reports import prefix_for_test_copy
 from newsletter.delivery.transactional import send_transactional
 from newsletter.errors import SendStateError
 from newsletter.models import IssueStatus
@@ -86,10 +87,20 @@ def parse_addresses(text: str) -> list[str]:
 
 
 def send_test(services: Services, slug: str, *, addresses: list[str]) -> list[str]:
-    """Send the issue to ``addresses`` now, outside the ledger; subject marked ``[TEST]``."""
-    subject, html, text = preview_html(services, slug)
+    """Send the issue to ``addresses`` now, outside the ledger, from the newsletter's sender;
+    subject marked ``[테스트]``/``[Test]`` (see ``prefix_for_test_copy``)."""
+    rendered = render_issue(services.settings, find_issue(services.settings, slug))
+    html, text = rendered.personalize(preview_values(services.settings, slug))
+    subject = prefix_for_test_copy(rendered.lang) + rendered.subject
     for address in addresses:
-        send_transactional(services, to=address, subject=f"[TEST] {subject}", html=html, text=text)
+        send_transactional(
+            services,
+            to=address,
+            subject=subject,
+            html=html,
+            text=text,
+            newsletter_id=rendered.newsletter_id,
+        )
     record(services, "test_send", slug=slug, to=addresses)
     return addresses
 

@@ -2,7 +2,9 @@
 
 Both come from ``templates/email/{confirm,welcome}.mjml.j2`` (HTML through MJML) and
 ``.txt.j2`` (the plain-text part), in the reader's language, and go out at once through
-the configured backend with :func:`newsletter.delivery.send_transactional`.
+the configured backend with :func:`newsletter.delivery.send_transactional`. About one
+newsletter, they come from that newsletter's sender (its ``from_name``, ``from_email``,
+``postal_address``, see ``Settings.sender_for``); about several, from the site's.
 """
 
 from __future__ import annotations
@@ -42,16 +44,31 @@ class Mailer:
         self.catalog = catalog
         self.environment = email_environment(services.settings)
 
-    def render(self, template: str, *, lang: str, subject_key: str, **values: Any) -> Email:
-        """Render ``<template>.mjml.j2`` and ``<template>.txt.j2`` in ``lang``."""
+    def render(
+        self,
+        template: str,
+        *,
+        lang: str,
+        subject_key: str,
+        newsletter_id: str | None = None,
+        **values: Any,
+    ) -> Email:
+        """Render ``<template>.mjml.j2`` and ``<template>.txt.j2`` in ``lang``, signed by
+        ``newsletter_id``'s sender (the site's when ``None``)."""
         text_of = partial(self.catalog.text, lang)
-        site = self.services.settings.site
-        subject = text_of(subject_key, site=site.name)
+        settings = self.services.settings
+        site = settings.site
+        sender = settings.sender_for(newsletter_id)
+        own_name = settings.newsletter(newsletter_id).from_name if newsletter_id else ""
+        brand = own_name or site.name
+        subject = text_of(subject_key, site=brand)
         preheader = text_of(subject_key.replace("_subject", "_preheader"))
         context = {
             "lang": lang,
             "t": text_of,
             "site": site,
+            "brand": brand,
+            "sender": sender,
             "subject": subject,
             "preheader": preheader,
             **values,
@@ -82,11 +99,12 @@ class Mailer:
             "confirm",
             lang=lang,
             subject_key="email.confirm_subject",
+            newsletter_id=_only(newsletters),
             name=name,
             newsletters=list(newsletters),
             confirm_url=confirm_url,
         )
-        self._send(to, email)
+        self._send(to, email, newsletter_id=_only(newsletters))
 
     def send_welcome(
         self,
@@ -105,15 +123,23 @@ class Mailer:
             "welcome",
             lang=lang,
             subject_key="email.welcome_subject",
+            newsletter_id=_only(newsletters),
             name=name,
             newsletters=list(newsletters),
             archive_url=f"{settings.site.url}/archive",
             preferences_url=values["preferences_url"],
         )
         headers = {"List-Id": links.list_id(), **links.headers(values["unsubscribe_url"])}
-        self._send(to, email, headers=headers)
+        self._send(to, email, headers=headers, newsletter_id=_only(newsletters))
 
-    def _send(self, to: str, email: Email, *, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        to: str,
+        email: Email,
+        *,
+        headers: dict[str, str] | None = None,
+        newsletter_id: str | None = None,
+    ) -> None:
         send_transactional(
             self.services,
             to=to,
@@ -121,4 +147,10 @@ class Mailer:
             html=email.html,
             text=email.text,
             headers=headers,
+            newsletter_id=newsletter_id,
         )
+
+
+def _only(newsletters: Sequence[NewsletterSettings]) -> str | None:
+    """The id of the one newsletter an email is about; ``None`` for several."""
+    return newsletters[0].id if len(newsletters) == 1 else None
