@@ -1,10 +1,11 @@
 """The preflight check: what would embarrass an issue in a reader's inbox, found before sending.
 
 Errors (the check fails): HTML of 102 KB or more (Gmail clips it), an image without alt
-text, an empty or ``javascript:`` link, a missing title or subject. Warnings: images not
-served over https, links over plain http, a very long subject, no ``preheader`` in the
-front matter (the preview then shows the first paragraph), links to localhost, and every
-warning the parser had about the file. The HTML checked is the personalized preview (real-length links).
+text, an empty or ``javascript:`` link, a missing title or subject. Warnings: images
+not served over https, links over plain http, a very long subject, no ``preheader`` in
+the front matter (the preview then shows the first paragraph), links to localhost, and
+every warning the parser had about the file. The HTML checked is the personalized preview
+(real-length links).
 """
 
 from __future__ import annotations

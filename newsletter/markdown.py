@@ -84,10 +84,10 @@ def _unlink_fuzzy(state: StateCore) -> None:
                 continue
             if token.type == "link_open" and token.markup == "linkify":
                 href = str(token.attrs.get("href", ""))
-                if href.startswith("http://www.") and index + 1 < len(children):
-                    if children[index + 1].content.lower().startswith("www."):
-                        # A bare www. address: the web is https now.
-                        token.attrSet("href", "https://" + href.removeprefix("http://"))
+                bare = index + 1 < len(children) and children[index + 1].content.lower()
+                if href.startswith("http://www.") and str(bare).startswith("www."):
+                    # A bare www. address: the web is https now.
+                    token.attrSet("href", "https://" + href.removeprefix("http://"))
             kept.append(token)
             index += 1
         block.children = kept

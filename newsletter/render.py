@@ -24,8 +24,8 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter import markdown
-from newsletter.inbox import finish_html
 from newsletter.errors import RenderError
+from newsletter.inbox import finish_html
 from newsletter.issues import CONTROL_CHARACTERS, ParsedIssue
 from newsletter.resources import template_dirs
 from newsletter.settings import Settings
@@ -66,8 +66,19 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 _MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 #: Reading speeds: Korean is counted in characters (spaces excluded), English in words.
 KOREAN_CHARS_PER_MINUTE = 500
 ENGLISH_WORDS_PER_MINUTE = 230
