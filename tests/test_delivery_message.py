@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import binascii
 from email import message_from_bytes
 from email.policy import default
 from html import escape
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.delivery.message import Content, Recipient, build_message
+from newsletter.delivery.message import Content, Recipient, base64_length, build_message
 
 TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029"),
@@ -60,9 +61,10 @@ def test_the_message_parses_cleanly_with_short_lines_and_folded_headers(eight_bi
     assert html is not None and "김 &lt;독자&gt;" in html.get_content()
     assert text is not None and "본문 김 <독자>\r\n" in text.get_content()  # canonical CRLF
     assert text.get_content().count("긴 줄") == 300  # a long line survives soft breaks
-    # Raw UTF-8 only where SMTP's 998-byte line limit holds: the long text stays QP.
-    assert text["Content-Transfer-Encoding"] == "quoted-printable"
-    assert html["Content-Transfer-Encoding"] == ("8bit" if eight_bit else "quoted-printable")
+    # Raw UTF-8 only where SMTP's 998-byte line limit holds: the long Korean line goes in
+    # base64 (smaller than QP for Hangul), and so does the short Korean HTML without 8bit.
+    assert text["Content-Transfer-Encoding"] == "base64"
+    assert html["Content-Transfer-Encoding"] == ("8bit" if eight_bit else "base64")
 
 
 @settings(max_examples=60, deadline=None)
@@ -130,9 +132,78 @@ def test_bodies_split_once_per_content_decode_like_the_whole_substitution(
         whole_html = _whole_body(content, recipient)[0]
         fits = all(len(line.encode()) <= 998 for line in whole_html.split("\r\n"))
         encoding = html_part["Content-Transfer-Encoding"]
-        assert encoding == ("8bit" if eight_bit and fits else "quoted-printable")
-        if encoding == "quoted-printable":  # short lines, soft breaks between the parts
-            assert all(len(line) <= 77 for line in html_part.get_payload().split("\r\n"))
+        payload = html_part.get_payload()
+        raw_size = len(whole_html.encode())
+        if eight_bit and fits:
+            assert encoding == "8bit"
+        elif encoding == "base64":  # chosen only when smaller than the body in QP
+            assert base64_length(raw_size) < len(binascii.b2a_qp(whole_html.encode())) + 400
+        else:
+            assert encoding == "quoted-printable"
+            assert len(payload) <= base64_length(raw_size) + 2
+        if encoding != "8bit":  # short lines, soft breaks between the parts
+            assert all(len(line) <= 77 for line in payload.split("\r\n"))
+
+
+KOREAN = st.text(alphabet="가나다라 한국어\n<>&=.", min_size=1, max_size=400)
+ASCII = st.text(alphabet="abc xyz\n<>&=.", min_size=1, max_size=400)
+
+
+@settings(max_examples=80, deadline=None)
+@given(body=st.one_of(KOREAN, ASCII), name=TEXT, split=st.booleans())
+def test_the_smaller_transfer_encoding_decodes_to_the_body(
+    body: str, name: str, split: bool
+) -> None:
+    # Korean bodies go out in base64, ASCII ones in quoted-printable (whichever is
+    # smaller), whole or split at the personal marker; both decode to what went in.
+    html = body + ("%%H%%" + body if split else "")
+    content = Content(
+        subject="s",
+        html=html,
+        text=html.replace("%%H%%", "%%T%%"),
+        from_email="editor@example.org",
+        placeholders_html={"name": "%%H%%"},
+        placeholders_text={"name": "%%T%%"},
+    )
+    recipient = _recipient(name)
+    raw = build_message(content, recipient, eight_bit=False)
+    parsed = message_from_bytes(raw, policy=default)
+    assert not parsed.defects
+    parts = [parsed.get_body(preferencelist=(kind,)) for kind in ("html", "plain")]
+    assert all(part is not None for part in parts)
+    decoded = tuple(part.get_content() for part in parts if part is not None)
+    assert decoded == _whole_body(content, recipient)
+    for part, whole in zip(parts, decoded, strict=True):
+        assert part is not None
+        payload_size = len(part.get_payload())
+        qp_size = len(binascii.b2a_qp(whole.encode()))
+        if part["Content-Transfer-Encoding"] == "base64":
+            assert payload_size < qp_size + 400
+        else:
+            assert payload_size <= base64_length(len(whole.encode())) + 2
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+
+
+def test_korean_html_goes_in_base64_english_in_quoted_printable() -> None:
+    korean = "<p>" + "한국어 문단입니다. " * 200 + "%%H%%</p>\n"
+    english = "<p>" + "An English paragraph. " * 200 + "%%H%%</p>\n"
+    sizes = {}
+    for label, body in (("ko", korean), ("en", english)):
+        content = Content(
+            subject="s",
+            html=body,
+            text="t",
+            from_email="e@example.org",
+            placeholders_html={"name": "%%H%%"},
+        )
+        parsed = message_from_bytes(build_message(content, _recipient()), policy=default)
+        html = parsed.get_body(preferencelist=("html",))
+        assert html is not None
+        sizes[label] = (html["Content-Transfer-Encoding"], len(html.get_payload()))
+        assert "김 &lt;독자&gt;" in html.get_content()
+    assert sizes["ko"][0] == "base64" and sizes["en"][0] == "quoted-printable"
+    # Korean on the wire: ~1.37x the UTF-8 bytes instead of QP's ~2.2x.
+    assert sizes["ko"][1] < 1.4 * len(korean.encode())
 
 
 def test_message_ids_and_boundaries_are_unique() -> None:
