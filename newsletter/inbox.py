@@ -37,8 +37,9 @@ _MJML_PREVIEW = re.compile(
     r'max-width:0px;opacity:0;overflow:hidden;">(.*?)</div>',
     re.DOTALL,
 )
-_FONT_LINK = re.compile(r'<link href="(https?://[^"]+)" rel="stylesheet" type="text/css">')
-_FONT_IMPORT = re.compile(r'<style type="text/css">@import url\((https?://[^)]+)\);</style>')
+_FONT_LINK = re.compile(r'<link href="([^"]+)" rel="stylesheet" type="text/css">')
+_FONT_IMPORT = re.compile(r"@import url\(([^)]+)\);?")
+_EMPTY_STYLE = re.compile(r'<style type="text/css">\s*</style>')
 _EMPTY_NOT_MSO = re.compile(r"<!--\[if !mso\]><!-->\s*<!--<!\[endif\]-->")
 _TOKEN = re.compile(
     r"<!--.*?-->|<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.DOTALL
@@ -81,8 +82,9 @@ def _strip_undeclared_fonts(html: str, source: str) -> str:
     def keep(match: re.Match[str]) -> str:
         return match[0] if html_lib.unescape(match[1]) in source else ""
 
-    html = _FONT_IMPORT.sub(keep, _FONT_LINK.sub(keep, html))
-    return _EMPTY_NOT_MSO.sub("", html)
+    head, body_tag, body = html.partition("<body")
+    head = _EMPTY_STYLE.sub("", _FONT_IMPORT.sub(keep, _FONT_LINK.sub(keep, head)))
+    return _EMPTY_NOT_MSO.sub("", head) + body_tag + body
 
 
 def keep_all_inline(html: str) -> str:

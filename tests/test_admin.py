@@ -171,7 +171,7 @@ def test_test_send_goes_to_the_outbox_not_the_ledger(
     assert page.status_code == 200, page.text
     assert len(outbox_files(admin_services)) == 2
     message = message_from_bytes(outbox_files(admin_services)[0].read_bytes(), policy=default)
-    assert str(message["Subject"]).startswith("[TEST] 현장 노트")
+    assert str(message["Subject"]).startswith("[테스트] 현장 노트")
     with admin_services.sessions() as session:
         assert session.scalar(select(Send)) is None
     bad = client.post(f"/admin/issues/{SLUG}/test", data={"csrf_token": token, "to": "nope"})

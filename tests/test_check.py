@@ -17,7 +17,9 @@ def _codes(findings: list) -> set[str]:  # type: ignore[type-arg]
 
 def test_clean_issue_passes(settings: Settings, write_issue: WriteIssue) -> None:
     body = "## 제목\n[좋은 링크](https://example.org)\n\n![그림 설명](https://example.org/a.png)\n"
-    report = check_issue(settings, parse_issue_file(settings, write_issue("ok.md", body=body)))
+    report = check_issue(
+        settings, parse_issue_file(settings, write_issue("ok.md", body=body, preheader="미리 보기"))
+    )
     assert report.ok, report.errors
     assert report.warnings == []
     assert 0 < report.html_bytes < MAX_HTML_BYTES

@@ -79,7 +79,7 @@ def test_test_send_goes_only_to_the_given_address_and_skips_the_ledger(
     assert code == 0, exc
     (raw,) = _outbox(services)
     message = message_from_bytes(raw, policy=default)
-    assert message["Subject"].startswith("[TEST] ")
+    assert message["Subject"].startswith("[테스트] ")
     assert message["To"] == "editor@example.net"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     with services.sessions() as session:

@@ -94,6 +94,11 @@ def import_brunch_command(
     out: Path | None = typer.Option(None, "--out", help="Target folder (default: issues_dir)."),
     at: str = typer.Option("09:00", "--time", help="Time of day for the export's date (HH:MM)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing issue files."),
+    image_base_url: str = typer.Option(
+        "",
+        "--image-base-url",
+        help="https URL of the folder holding the exports' images: the cover becomes image:.",
+    ),
 ) -> None:
     """Convert brunch text exports into issue files."""
     from newsletter.importers.brunch import import_brunch
@@ -104,7 +109,17 @@ def import_brunch_command(
         when = time(int(hour), int(minute or 0))
     except ValueError:
         raise typer.BadParameter(f"{at!r} is not HH:MM", param_hint="--time") from None
-    _import_all(conf, files, out, force, lambda path: import_brunch(path, default_time=when))
+    if image_base_url and not image_base_url.startswith(("https://", "http://")):
+        raise typer.BadParameter(
+            f"{image_base_url!r} is not an http(s) URL", param_hint="--image-base-url"
+        )
+    _import_all(
+        conf,
+        files,
+        out,
+        force,
+        lambda path: import_brunch(path, default_time=when, image_base_url=image_base_url),
+    )
 
 
 @import_app.command("jekyll")

@@ -21,7 +21,7 @@ from newsletter.errors import IssueError
 #: Front matter keys in the order they are written.
 KEY_ORDER = (
     "title", "date", "newsletter", "slug", "subject", "preheader", "author",
-    "categories", "tags", "draft", "cover_image",
+    "categories", "tags", "draft", "image", "image_alt", "cover_image",
 )  # fmt: skip
 
 

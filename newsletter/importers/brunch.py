@@ -6,7 +6,9 @@ The body follows: ``[...]`` lines open a quote section, ``(1)``, ``(2)`` lines o
 numbered sections, ``- `` lines are list items, lone ``-`` lines are separators, and the
 platform's chrome (``keyword``, ``작가의 이전글…``) closes the file. The header becomes front
 matter (the subtitle is the preheader; the cover image name is kept as ``cover_image``,
-never printed), sections become ``##`` headings, the quote section a blockquote.
+never printed), sections become ``##`` headings, the quote section a blockquote. Given
+``image_base_url`` (where the operator put the export's images), the cover also becomes the
+issue's feature image: ``image:`` is that URL plus the file name, ``image_alt:`` the title.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from urllib.parse import quote
 
 from newsletter.errors import IssueError
 from newsletter.importers import ImportedIssue
@@ -32,8 +35,13 @@ _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<~|])")
 _LINE_START_SPECIAL = re.compile(r"^(\s*)([#+=>-]|\d+[.)](?=\s|$))")
 
 
-def import_brunch(path: Path, *, default_time: time = time(9, 0)) -> ImportedIssue:
-    """Convert one brunch export; ``IssueError`` (one line) when it has no title or date."""
+def import_brunch(
+    path: Path, *, default_time: time = time(9, 0), image_base_url: str = ""
+) -> ImportedIssue:
+    """Convert one brunch export; ``IssueError`` (one line) when it has no title or date.
+
+    With ``image_base_url``, a cover named in the export becomes ``image:``/``image_alt:``.
+    """
     where = str(path)
     text, warnings = decode_issue_bytes(read_issue_bytes(path, where), where)
     lines = text.split("\n")
@@ -48,6 +56,10 @@ def import_brunch(path: Path, *, default_time: time = time(9, 0)) -> ImportedIss
         "author": header.fields.get("author", ""),
         "cover_image": header.fields.get("cover", ""),
     }
+    cover = header.fields.get("cover", "")
+    if cover and image_base_url:
+        front["image"] = f"{image_base_url.rstrip('/')}/{quote(cover)}"
+        front["image_alt"] = header.title_rest or header.title
     body = convert_body(lines[body_start:])
     return ImportedIssue(filename=f"{slug}.md", front_matter=front, body=body, warnings=warnings)
 
