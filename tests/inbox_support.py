@@ -53,7 +53,7 @@ def real_message(services: Services, slug: str, to: str = "reader@example.net") 
     rendered = render_for_test(services, slug)
     links = Links(services.settings, services.tokens, rendered.newsletter_id)
     content = issue_content(services, rendered, links=links, send_id=1)
-    values = links.values(42, name="")
+    values = links.values(42, name=rendered.name_fallback)
     recipient = Recipient(email=to, values=values, headers=links.headers(values["unsubscribe_url"]))
     return build_message(content, recipient, eight_bit=True)
 
