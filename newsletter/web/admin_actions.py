@@ -89,7 +89,7 @@ def parse_addresses(text: str) -> list[str]:
 def send_test(services: Services, slug: str, *, addresses: list[str]) -> list[str]:
     """Send the issue to ``addresses`` now, outside the ledger, from the newsletter's sender;
     subject marked ``[테스트]``/``[Test]`` (see ``prefix_for_test_copy``)."""
-    rendered = render_issue(services.settings, find_issue(services.settings, slug))
+    rendered = render_issue(services.settings, load_issue(services, slug))
     html, text = rendered.personalize(preview_values(services.settings, slug))
     subject = prefix_for_test_copy(rendered.lang) + rendered.subject
     for address in addresses:
