@@ -320,3 +320,71 @@ def test_a_send_whose_creator_died_before_claiming_it_is_taken_over_at_once(
         services, send_id, options=engine.RunOptions(renderer=stand_in_renderer)
     )
     assert result is not None and result.status == "sent" and result.counts["accepted"] == 4
+
+
+MAIN_WITH_HELPER = """
+import sys
+from newsletter.delivery import RunOptions, start_send
+from newsletter.services import Services
+from newsletter.settings import load_settings
+from tests.fixtures.delivery import stand_in_renderer
+services = Services.open(load_settings(sys.argv[1]))
+options = RunOptions(renderer=stand_in_renderer, concurrency=2, helper_processes=1)
+start_send(services, "hello", options=options)
+"""
+
+
+@pytest.mark.slow
+def test_send_with_a_helper_whose_main_process_is_killed_is_finished_by_the_helper(
+    services: Services, emulator: Emulator, config_path: Path
+) -> None:
+    # `send --now --processes 2`, the main process SIGKILLed: the helper proves it dead,
+    # settles its batches `unknown` and sends the rest; nobody has to resume anything.
+    add_audience(services, AUDIENCE)
+    emulator.queue(*[Fault("slow", delay=0.5) for _ in range(AUDIENCE // BATCH)])
+    main = subprocess.Popen(
+        [sys.executable, "-c", MAIN_WITH_HELPER, str(config_path)], cwd=REPO, env=_env(emulator)
+    )
+    try:
+        assert wait_for(lambda: emulator.state.stats()["accepted_requests"] >= 4, timeout=60)
+        send = _send(services, "hello")
+        assert send is not None
+        main_runner = send.worker
+        assert wait_for(
+            lambda: any(
+                w != main_runner for w in _in_flight_runners(services, send.id)
+            ),  # the helper is sending too
+            timeout=30,
+        )
+        time.sleep(random.uniform(0.0, 0.2))
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+        with services.sessions() as session:
+            at_kill = dict(
+                session.execute(
+                    select(Delivery.subscriber_id, Delivery.worker).where(
+                        Delivery.send_id == send.id, Delivery.status == "sending"
+                    )
+                ).all()
+            )
+        assert wait_for(
+            lambda: (s := _send(services, "hello")) is not None and s.status == "sent", timeout=60
+        )
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()
+    ledger = _ledger(services, send.id)
+    counts = Counter(ledger.values())
+    unknown = {sid for sid, status in ledger.items() if status == "unknown"}
+    print(f"\nmain killed with {len(at_kill)} rows in flight; the helper finished: {dict(counts)}")
+    assert len(ledger) == AUDIENCE and set(counts) <= {"accepted", "unknown"}, counts
+    assert unknown == {sid for sid, worker in at_kill.items() if worker == main_runner}
+    received = Counter(r for request in emulator.state.accepted for r in request.recipients)
+    assert max(received.values()) == 1, "a reader got the issue twice"
+    assert len(received) >= counts["accepted"]
+
+
+def _in_flight_runners(services: Services, send_id: int) -> set[str]:
+    with services.sessions() as session:
+        return set(store.runners_in_flight(session, send_id))
