@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from newsletter.api.scopes import SCOPES
 from newsletter.cli.base import app, console, print_json, services
@@ -43,6 +42,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
 ) -> None:
     """List the keys (never their secrets)."""
+    from rich.table import Table
+
     from newsletter.api import keys
 
     svc = services(ctx)
