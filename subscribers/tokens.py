@@ -1,4 +1,4 @@
-"""Signed tokens for the links in every email: confirm, unsubscribe, preferences.
+"""Signed tokens for the links in every email: confirm, unsubscribe, preferences, data.
 
 A token is ``<payload>.<signature>``, both base64url without padding. The payload is
 ``purpose:subscriber_id[/ref]:issued_at:newsletter_id`` (``issued_at`` only for purposes
@@ -45,11 +45,20 @@ class TokenPurpose(StrEnum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
+    DATA = "data"  # "download or erase my data": mailed on request, short-lived
 
 
 #: Purposes whose tokens expire; the others stay valid as long as a key that signed them.
-EXPIRING = frozenset({TokenPurpose.CONFIRM})
-_CODES = {TokenPurpose.CONFIRM: "c", TokenPurpose.UNSUBSCRIBE: "u", TokenPurpose.PREFERENCES: "p"}
+EXPIRING = frozenset({TokenPurpose.CONFIRM, TokenPurpose.DATA})
+#: How long a data link works: it exports consent IPs and erases for good, and sits in a
+#: mailbox that may be forwarded, so it must be used soon after it was asked for.
+DATA_MAX_AGE = timedelta(hours=1)
+_CODES = {
+    TokenPurpose.CONFIRM: "c",
+    TokenPurpose.UNSUBSCRIBE: "u",
+    TokenPurpose.PREFERENCES: "p",
+    TokenPurpose.DATA: "d",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +111,9 @@ class TokenSigner:
     ) -> TokenData:
         """Verify ``token`` for ``purpose``; ``InvalidToken`` on any failure, same message.
 
-        ``max_age`` (default: the signer's ``confirm_max_age``) applies to expiring purposes
-        (confirm); unsubscribe and preferences tokens carry no time and never expire.
+        ``max_age`` applies to expiring purposes (default: the signer's ``confirm_max_age``
+        for confirm, ``DATA_MAX_AGE`` for data); unsubscribe and preferences tokens carry no
+        time and never expire.
         """
         kind = TokenPurpose(purpose)
         try:
@@ -111,7 +121,8 @@ class TokenSigner:
         except (ValueError, UnicodeError, binascii.Error) as exc:
             log.info("token rejected (%s): %s", kind, exc)
             raise InvalidToken(INVALID_MESSAGE) from None
-        limit = max_age if max_age is not None else self.confirm_max_age
+        default = DATA_MAX_AGE if kind is TokenPurpose.DATA else self.confirm_max_age
+        limit = max_age if max_age is not None else default
         if kind in EXPIRING and _expired(data.issued_at, limit):
             log.info("token rejected (%s): expired", kind)
             raise InvalidToken(INVALID_MESSAGE)

@@ -102,7 +102,12 @@ def test_reader_journey(browser: Any, live_site: LiveSite, tmp_path: Path) -> No
     page.get_by_text("다시 구독했습니다").wait_for()
     assert statuses(services, subscriber_id) == {"letters": "active", "weekly": "active"}
 
-    # Download my data.
+    # Download my data: the preferences page mails a one-hour link; the data page has it.
+    page.get_by_role("button", name="내 정보 받기·삭제 링크를 메일로 받기").click()
+    page.get_by_text("링크를 메일로 보냈습니다").wait_for()
+    data_mail = live_site.outbox.wait_for("journey@example.com", 3)[-1]
+    page.goto(link(data_mail, "data"))
+    page.get_by_role("heading", name="내 정보").wait_for()
     with page.expect_download() as info:
         page.get_by_role("button", name="내 데이터 내려받기").click()
     data = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import httpx
@@ -100,36 +99,6 @@ def test_pause_weeks_out_of_range_is_refused(web_client: TestClient, services: S
     csrf = _open(web_client, url)
     response = web_client.post(url, data={"csrf_token": csrf, "action": "pause", "weeks": "999"})
     assert response.status_code == 422
-
-
-def test_export_downloads_json(web_client: TestClient, services: Services) -> None:
-    sid = add_subscriber(services, "data@example.com", name="데이터")
-    url = token_url(services, "preferences", sid)
-    csrf = _open(web_client, url)
-    response = web_client.post(url, data={"csrf_token": csrf, "action": "export"})
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/json")
-    assert "attachment" in response.headers["content-disposition"]
-    data = json.loads(response.content)
-    assert data["subscriber"]["email"] == "data@example.com"
-    assert data["subscriber"]["name"] == "데이터"
-    assert {s["newsletter"] for s in data["subscriptions"]} == {"weekly", "letters"}
-
-
-def test_erase_needs_a_confirmation_step(web_client: TestClient, services: Services) -> None:
-    sid = add_subscriber(services, "erase@example.com")
-    url = token_url(services, "preferences", sid)
-    csrf = _open(web_client, url)
-    step = web_client.post(url, data={"csrf_token": csrf, "action": "erase"})
-    assert step.status_code == 200 and 'value="erase_confirm"' in step.text
-    assert statuses(services, sid) == {"letters": "active", "weekly": "active"}
-    done = web_client.post(url, data={"csrf_token": _csrf(step.text), "action": "erase_confirm"})
-    assert done.status_code == 200
-    assert web_client.get(url).status_code == 404
-    from subscribers.queries import find_subscriber
-
-    with services.sessions() as session:
-        assert find_subscriber(session, "erase@example.com") is None
 
 
 def test_bounced_subscriber_cannot_resubscribe_here(

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from fastapi import Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from newsletter.errors import ConfigError
@@ -76,3 +77,16 @@ def preferences_url(services: Services, subscriber_id: int) -> str:
 def preticked(items: Sequence[NewsletterSettings]) -> list[str]:
     """Newsletters ticked on an empty form: the only one, or none when there are several."""
     return [items[0].id] if len(items) == 1 else []
+
+
+def message(
+    request: Request, pages: Pages, language: str, title_key: str, body_key: str, status: int
+) -> Response:
+    """A one-message page (``message.html``) with ``status``."""
+    text = pages.catalog.text
+    context = {
+        "title": text(language, title_key),
+        "body": text(language, body_key),
+        "status_code": status,
+    }
+    return pages.render(request, "message.html", context, status_code=status, lang=language)

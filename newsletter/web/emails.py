@@ -1,6 +1,7 @@
-"""The subscriber web's emails: the double opt-in confirmation and the welcome email.
+"""The subscriber web's emails: the double opt-in confirmation, the welcome email and the
+"your data" link.
 
-Both come from ``templates/email/{confirm,welcome}.mjml.j2`` (HTML through MJML) and
+They come from ``templates/email/{confirm,welcome,data}.mjml.j2`` (HTML through MJML) and
 ``.txt.j2`` (the plain-text part), in the reader's language, and go out at once through
 the configured backend with :func:`newsletter.delivery.send_transactional`. About one
 newsletter, they come from that newsletter's sender (its ``from_name``, ``from_email``,
@@ -105,6 +106,18 @@ class Mailer:
             confirm_url=confirm_url,
         )
         self._send(to, email, newsletter_id=_only(newsletters))
+
+    def send_data_link(self, *, to: str, subscriber_id: int, name: str, lang: str) -> None:
+        """Send the short-lived link to download or erase the person's data (see tokens)."""
+        token = self.services.tokens.dumps(TokenPurpose.DATA, subscriber_id)
+        email = self.render(
+            "data",
+            lang=lang,
+            subject_key="email.data_subject",
+            name=name,
+            data_url=f"{self.services.settings.site.url}/data/{token}",
+        )
+        self._send(to, email)
 
     def send_welcome(
         self,

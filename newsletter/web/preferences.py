@@ -2,26 +2,28 @@
 
 Every action is a POST carrying a CSRF token bound to the page token and the browser
 session (see :mod:`newsletter.web.csrf`); after a change the browser is sent back to the
-page (303) with a notice, so that reloading it repeats nothing.
+page (303) with a notice, so that reloading it repeats nothing. "Download my data" and
+"erase me" only mail a short-lived link to the address (:mod:`newsletter.web.mydata`):
+the long-lived preferences link alone never exports nor erases.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
 from newsletter.settings import NewsletterSettings
-from newsletter.web import common, csrf
-from newsletter.web.deps import ClientIp, PagesDep, ServicesDep
+from newsletter.web import common, csrf, mydata
+from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
+from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
-from subscribers import privacy, service
+from subscribers import service
 from subscribers.errors import Suppressed
 from subscribers.events import How
 from subscribers.models import Subscriber
@@ -38,6 +40,7 @@ NOTICES = {
     "resumed": "preferences.resumed",
     "unsubscribed_all": "preferences.unsubscribed_all",
     "refused": "preferences.refused",
+    "data_link": "preferences.data_link_sent",
 }
 ACTIONS = (
     "save",
@@ -45,9 +48,8 @@ ACTIONS = (
     "pause",
     "resume",
     "unsubscribe_all",
-    "export",
+    "export",  # both mail the data link
     "erase",
-    "erase_confirm",
 )
 MAX_PAUSE_WEEKS = 52
 
@@ -87,8 +89,10 @@ def preferences_page(
 def preferences_action(
     token: str,
     request: Request,
+    background: BackgroundTasks,
     services: ServicesDep,
     pages: PagesDep,
+    mailer: MailerDep,
     ip: ClientIp,
     action: Annotated[str, Form(max_length=32)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
@@ -104,21 +108,28 @@ def preferences_action(
     with services.sessions() as session:
         require_subscriber(session, data.subscriber_id)  # gone: the same 404 as a bad link
     if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
-        return _refused(request, pages, language)
+        return common.message(
+            request, pages, language, "common.csrf_title", "common.csrf_body", 403
+        )
     if action not in ACTIONS:
         # Never a default: an unknown action falling through to "save" left every newsletter.
-        return _unknown_action(request, pages, language)
+        return common.message(
+            request, pages, language, "common.error_title", "preferences.unknown_action", 400
+        )
     subscriber_id = data.subscriber_id
-    if action == "export":
-        return _export(services.sessions, subscriber_id)
-    if action in ("erase", "erase_confirm"):
-        return _erase(request, pages, services.sessions, token, subscriber_id, action, language)
+    url = f"{services.settings.site.url}/preferences/{token}"
+    if action in ("export", "erase"):
+        sent = mydata.request_data_link(
+            services, mailer, background, subscriber_id=subscriber_id, lang=language
+        )
+        if not sent:
+            return error_response(request, 429)
+        return RedirectResponse(f"{url}?done=data_link&lang={language}", status_code=303)
     chosen = [n for n in newsletters or [] if common.known(pages, n)]
     with transaction(services.sessions) as session:
         require_subscriber(session, subscriber_id)
         done = _apply(session, subscriber_id, action, chosen, name, weeks, newsletter, ip)
-    url = f"{services.settings.site.url}/preferences/{token}?done={done}&lang={language}"
-    return RedirectResponse(url, status_code=303)
+    return RedirectResponse(f"{url}?done={done}&lang={language}", status_code=303)
 
 
 def _apply(
@@ -183,54 +194,3 @@ def _local_date(pages: Pages, value: datetime | None) -> str:
     if value is None or value <= datetime.now(value.tzinfo):
         return ""
     return value.astimezone(pages.settings.site.tz).strftime("%Y-%m-%d")
-
-
-def _export(sessions: sessionmaker[Session], subscriber_id: int) -> Response:
-    with transaction(sessions) as session:
-        payload = privacy.export_person(session, subscriber_id=subscriber_id)
-    body = json.dumps(payload, ensure_ascii=False, indent=2)
-    headers = {
-        "Content-Disposition": 'attachment; filename="my-newsletter-data.json"',
-        "Cache-Control": "no-store",
-    }
-    return Response(body, media_type="application/json; charset=utf-8", headers=headers)
-
-
-def _erase(
-    request: Request,
-    pages: Pages,
-    sessions: sessionmaker[Session],
-    token: str,
-    subscriber_id: int,
-    action: str,
-    language: str,
-) -> Response:
-    with transaction(sessions) as session:
-        if action == "erase":
-            # The confirmation step: nothing is erased until the second POST.
-            context = _page_context(session, pages, subscriber_id, token)
-        else:
-            privacy.erase(session, subscriber_id=subscriber_id, how=How.PREFERENCES)
-            return pages.render(request, "erased.html", lang=language)
-    context["csrf_token"] = pages.csrf.token(token, csrf.session_id(request) or "")
-    return pages.render(request, "erase_confirm.html", context, lang=language)
-
-
-def _unknown_action(request: Request, pages: Pages, language: str) -> Response:
-    text = pages.catalog.text
-    context = {
-        "title": text(language, "common.error_title"),
-        "body": text(language, "preferences.unknown_action"),
-        "status_code": 400,
-    }
-    return pages.render(request, "message.html", context, status_code=400, lang=language)
-
-
-def _refused(request: Request, pages: Pages, language: str) -> Response:
-    text = pages.catalog.text
-    context = {
-        "title": text(language, "common.csrf_title"),
-        "body": text(language, "common.csrf_body"),
-        "status_code": 403,
-    }
-    return pages.render(request, "message.html", context, status_code=403, lang=language)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
-from newsletter.web import common, oneclick, preferences, ratelimit, store
+from newsletter.web import common, mydata, oneclick, preferences, ratelimit, store
 from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
@@ -36,6 +36,7 @@ from subscribers.tokens import TokenData, TokenPurpose
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["subscribers"])
 router.include_router(preferences.router)
+router.include_router(mydata.router)
 
 #: Version of the sign-up wording, kept in each consent record.
 WORDING_VERSION = "web-1"
