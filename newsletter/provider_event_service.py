@@ -17,6 +17,7 @@ from newsletter.provider_event_store import insert_new_events
 from newsletter.provider_events import (
     TRACKING_KINDS,
     WebhookRejected,
+    check_timestamp,
     load_public_key,
     parse_sendgrid_events,
     translate_sendgrid,
@@ -43,10 +44,22 @@ class SendgridWebhook:
         secret = services.settings.secrets.sendgrid_webhook_public_key
         self.key: ec.EllipticCurvePublicKey | None = load_public_key(secret) if secret else None
 
-    def ingest(self, body: bytes, *, signature: str | None, timestamp: str | None) -> IngestResult:
-        """Verify and ingest one post; :class:`WebhookRejected` stores nothing."""
+    def check_headers(self, *, signature: str | None, timestamp: str | None, now: float) -> None:
+        """What can be refused before the body is read: no key configured, no signature,
+        a timestamp that is not Unix seconds or not within ``web.webhook_max_age``."""
         if self.key is None:
             raise WebhookRejected("no SENDGRID_WEBHOOK_PUBLIC_KEY configured: cannot verify")
+        if not signature or not timestamp:
+            raise WebhookRejected("missing webhook signature headers")
+        max_age = self.services.settings.web.webhook_max_age.total_seconds()
+        check_timestamp(timestamp, now=now, max_age=max_age)
+
+    def ingest(
+        self, body: bytes, *, signature: str | None, timestamp: str | None, now: float
+    ) -> IngestResult:
+        """Check, verify and ingest one post; :class:`WebhookRejected` stores nothing."""
+        self.check_headers(signature=signature, timestamp=timestamp, now=now)
+        assert self.key is not None  # check_headers refused otherwise
         verify_signature(self.key, signature=signature, timestamp=timestamp, body=body)
         return ingest_verified(self.services, body)
 

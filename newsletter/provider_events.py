@@ -29,6 +29,9 @@ from newsletter.errors import ConfigError, NewsletterError
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 PROVIDER_SENDGRID = "sendgrid"
+#: The deepest nesting a post may have: the array (1), an event (2), a value such as
+#: ``pool: {name, id}`` or ``category: [...]`` (3), with room to spare.
+MAX_DEPTH = 8
 
 
 class WebhookRejected(NewsletterError):
@@ -120,15 +123,36 @@ def verify_signature(
         raise WebhookRejected("webhook signature does not verify") from None
 
 
+def check_timestamp(timestamp: str | None, *, now: float, max_age: float) -> None:
+    """Refuse a timestamp that is not Unix seconds (400) or not within ``max_age`` of ``now``
+    (403: a replayed or delayed post). Checked before the body is read."""
+    text = (timestamp or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise WebhookRejected("webhook timestamp is not Unix seconds", status=400)
+    if abs(int(text) - now) > max_age:
+        raise WebhookRejected("webhook timestamp is too old or in the future (a replay?)")
+
+
 def parse_sendgrid_events(body: bytes) -> list[dict[str, Any]]:
-    """The JSON array SendGrid posts, or :class:`WebhookRejected` (400) when it is not one."""
+    """The JSON array SendGrid posts, or :class:`WebhookRejected` (400) when it is not one
+    (not JSON, not an array of objects, or nested deeper than :data:`MAX_DEPTH`)."""
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise WebhookRejected("webhook body is not JSON", status=400) from None
     if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
         raise WebhookRejected("webhook body is not a JSON array of events", status=400)
+    if any(_too_deep(item, 2) for item in payload):
+        raise WebhookRejected(f"webhook body is nested deeper than {MAX_DEPTH}", status=400)
     return payload
+
+
+def _too_deep(value: Any, depth: int) -> bool:
+    # Events are flat: most values are scalars, so this is a type check per field.
+    if depth > MAX_DEPTH:
+        return True
+    children = value.values() if type(value) is dict else value
+    return any(type(child) in (dict, list) and _too_deep(child, depth + 1) for child in children)
 
 
 def translate_sendgrid(raw_events: Iterable[Mapping[str, Any]]) -> list[ProviderEvent]:

@@ -183,6 +183,10 @@ class WebSettings(_Section):
     login_rate_limit: int = Field(5, ge=0)
     # Peers whose X-Forwarded-For/-Proto are believed (IPs or CIDRs); empty: nobody's.
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: The largest webhook post read (SendGrid's are well under 1 MB); larger is a 413.
+    webhook_max_bytes: int = Field(5_000_000, ge=1_000)
+    #: How far a webhook's signed timestamp may be from now (either way) before a 403.
+    webhook_max_age: Duration = timedelta(minutes=10)
 
     @field_validator("trusted_proxies")
     @classmethod
