@@ -15,13 +15,14 @@ from typer.testing import CliRunner
 
 from newsletter import db
 from newsletter.cli import app
-from newsletter.delivery import RunOptions, start_send, store
+from newsletter.delivery import RunOptions, resume_send, start_send, store
 from newsletter.delivery.emulator import Emulator, Fault
 from newsletter.delivery.models import Delivery, Send, SendBatch
 from newsletter.delivery.reports import sending_seconds
 from newsletter.delivery.retry import RetryPolicy
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.services import Services
+from newsletter.web import admin_actions
 from tests.fixtures.delivery import (
     RecordingSleep,
     add_audience,
@@ -168,17 +169,14 @@ def test_a_draft_is_refused_but_its_test_copy_goes(
     assert len(_outbox(services)) == 1
 
 
-def test_sends_show_rates_over_the_time_spent_sending_not_the_wait(
-    services: Services, config_path: Path, emulator: Emulator, issue: str
-) -> None:
-    # Issue 11 point 14: the rate divided by the time since the first claim, pauses and all.
+def _send_that_waited_an_hour(services: Services, emulator: Emulator, issue: str) -> int:
+    """40 readers: 20 sent, then paused an hour (the first run shifted back), then resumed."""
     add_audience(services, 40)
     emulator.queue(Fault("none"), Fault("none"), Fault("500"))
     policy = RetryPolicy(max_attempts=1, base_delay=1, max_delay=1, sleep=RecordingSleep())
     options = RunOptions(backend=sendgrid_backend(emulator), policy=policy, concurrency=1)
     first = start_send(with_delivery(services, batch_size=10), issue, options=options)
     assert first.status == "paused" and first.counts["accepted"] == 20
-    # The send then stood paused for an hour before `sends resume` (shift the first run back).
     hour = timedelta(hours=1)
     with db.transaction(services.sessions) as session:
         for send in session.scalars(select(Send)):
@@ -187,19 +185,39 @@ def test_sends_show_rates_over_the_time_spent_sending_not_the_wait(
             batch.started_at, batch.finished_at = batch.started_at - hour, batch.finished_at - hour
         for row in session.scalars(select(Delivery).where(Delivery.updated_at.is_not(None))):
             row.updated_at = row.updated_at and row.updated_at - hour
-    code, _, exc = invoke(config_path, "sends", "resume", str(first.send_id))
-    assert code == 0, exc
-    code, out, exc = invoke(config_path, "sends", "show", str(first.send_id), "--json")
+    result = resume_send(services, first.send_id)
+    assert result.status == "sent" and result.counts["accepted"] == 40
+    return first.send_id
+
+
+def test_sends_show_rates_over_the_time_spent_sending_not_the_wait(
+    services: Services, config_path: Path, emulator: Emulator, issue: str
+) -> None:
+    # Issue 11 point 14: the rate divided by the time since the first claim, pauses and all.
+    send_id = _send_that_waited_an_hour(services, emulator, issue)
+    code, out, exc = invoke(config_path, "sends", "show", str(send_id), "--json")
     assert code == 0, exc
     report = json.loads(out)
     assert report["status"] == "sent" and report["counts"]["accepted"] == 40
     with services.sessions() as session:
-        spans = store.batch_spans(session, first.send_id)
+        spans = store.batch_spans(session, send_id)
     busy = sending_seconds(spans)
     # Three batches before the pause (one released), one after it; the hour is not counted.
     assert len(spans) == 4 and 0 < busy < 600
     assert report["rate_per_second"] == round(40 / busy, 1)
     assert report["rate_per_second"] > 40 / 600  # the old rule gave 40 / (an hour and more)
+    code, out, _ = invoke(config_path, "sends", "show", str(send_id))
+    assert f"rate: {report['rate_per_second']}/s" in out
+
+
+def test_the_admin_send_page_rates_over_the_time_spent_sending_too(
+    services: Services, emulator: Emulator, issue: str
+) -> None:
+    send_id = _send_that_waited_an_hour(services, emulator, issue)
+    report = admin_actions.send_report(services, send_id)
+    with services.sessions() as session:
+        busy = sending_seconds(store.batch_spans(session, send_id))
+    assert report.rate_per_s == round(40 / busy, 1) and report.rate_per_s > 40 / 600
 
 
 def test_sending_seconds_counts_overlapping_batches_once() -> None:

@@ -22,7 +22,7 @@ from newsletter.check import CheckReport, check_issue
 from newsletter.delivery import engine
 from newsletter.delivery import store as delivery_store
 from newsletter.delivery.models import SendStatus
-from newsletter.delivery.reports import prefix_for_test_copy
+from newsletter.delivery.reports import prefix_for_test_copy, sending_seconds
 from newsletter.delivery.transactional import send_transactional
 from newsletter.errors import SendStateError
 from newsletter.models import IssueStatus
@@ -197,6 +197,8 @@ class SendReport:
     started_at: datetime | None
     finished_at: datetime | None
     timeline: list[tuple[int, int]] = field(default_factory=list)
+    #: Time spent sending (the union of the batches' spans; see delivery.reports).
+    sending_seconds: float = 0.0
 
     @property
     def settled(self) -> int:
@@ -215,12 +217,10 @@ class SendReport:
 
     @property
     def rate_per_s(self) -> float:
-        """Average deliveries per second since the start."""
-        if self.started_at is None or self.settled == 0:
+        """Deliveries per second of time spent sending (not waiting or paused)."""
+        if self.sending_seconds <= 0 or self.settled == 0:
             return 0.0
-        end = self.finished_at or datetime.now(self.started_at.tzinfo)
-        seconds = max((end - self.started_at).total_seconds(), 0.001)
-        return round(self.settled / seconds, 1)
+        return round(self.settled / self.sending_seconds, 1)
 
 
 def send_report(services: Services, send_id: int) -> SendReport:
@@ -248,6 +248,7 @@ def send_report(services: Services, send_id: int) -> SendReport:
             started_at=send.started_at,
             finished_at=send.finished_at,
             timeline=admin_store.send_timeline(session, send_id),
+            sending_seconds=sending_seconds(delivery_store.batch_spans(session, send_id)),
         )
 
 
