@@ -58,7 +58,9 @@ def test_issue_saved_while_serve_runs_is_planned_at_once_and_sent_on_time(
     first_written = min(f.stat().st_mtime for f in outbox_files(project.settings))
     assert first_written >= instant.timestamp()  # not early
     assert wait_for(lambda: status_of(project, "saved-now") == IssueStatus.SENT)
-    finished = re.search(r"send \d+ of saved-now finished: sent; (.*) \(", serve.log)
-    assert finished, serve.log
+    pattern = re.compile(r"send \d+ of saved-now finished: sent; (.*) \(")
+    assert wait_for(lambda: pattern.search(serve.log) is not None), serve.log
+    finished = pattern.search(serve.log)
+    assert finished is not None
     assert f"accepted {len(READERS)}" in finished[1]
     print(f"\nwatched issue: lateness {serve.lateness()['saved-now'] * 1000:.1f} ms")
