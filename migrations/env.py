@@ -10,7 +10,8 @@ import newsletter.delivery.models
 import newsletter.models
 import newsletter.provider_event_store
 import newsletter.scheduler.models
-import newsletter.web.models  # noqa: F401
+import newsletter.web.models
+import newsletter.webhooks_out.models  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base
 

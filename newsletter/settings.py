@@ -213,10 +213,12 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(65536, ge=1024)
     idempotency_ttl: Duration = timedelta(hours=24)
     webhook_timeout: Duration = timedelta(seconds=10)
-    # Retries of one webhook delivery: exponential backoff from 5 s, capped at 1 h, given up
-    # after this long (at least 24 h, as Standard Webhooks senders do).
-    webhook_retry_for: Duration = timedelta(hours=26)
-    webhook_disable_after: int = Field(20, ge=1)  # consecutive failed attempts
+    # A webhook delivery is retried at 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h, and
+    # given up when the next attempt would come later than this after the event (≥ 24 h).
+    webhook_retry_for: Duration = timedelta(hours=28)
+    # An endpoint is disabled when a delivery is given up after this many failed attempts
+    # in a row (no success in between), or at once when it answers 410 Gone.
+    webhook_disable_after: int = Field(5, ge=1)
 
 
 class NewsletterSettings(_Section):

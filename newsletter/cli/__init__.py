@@ -1,6 +1,14 @@
 """The ``newsletter`` console script: every command registers on ``newsletter.cli.base.app``."""
 
-from newsletter.cli import api_keys, core, issues, schedule, sends, subscribers  # noqa: F401
+from newsletter.cli import (  # noqa: F401
+    api_keys,
+    core,
+    issues,
+    schedule,
+    sends,
+    subscribers,
+    webhooks_out,
+)
 from newsletter.cli.base import app, run
 
 __all__ = ["app", "main"]

@@ -41,12 +41,12 @@ def serve(
         False, "--no-scheduler", help="Web only (for extra web processes)."
     ),
 ) -> None:
-    """Run the web app and the scheduler in one process: the main job."""
+    """Run the web app, the scheduler and outgoing webhooks in one process: the main job."""
     import uvicorn
 
     from newsletter.web import create_app
 
-    web_app = create_app(services(ctx), scheduler=not no_scheduler)
+    web_app = create_app(services(ctx), scheduler=not no_scheduler, outgoing_webhooks=True)
     # uvicorn's own proxy handling is off: it would believe X-Forwarded-For from any local
     # peer. newsletter.web.clientaddr decides from web.trusted_proxies instead.
     uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=False)

@@ -168,11 +168,16 @@ def stats(
 def worker(ctx: typer.Context) -> None:
     """An extra delivery worker (PostgreSQL only): claims queued sends and runs them."""
     from newsletter.delivery.worker import require_postgres, work
+    from newsletter.webhooks_out.runner import WebhookRunner
 
     svc = services(ctx)
     require_postgres(svc)
     console.print("worker: waiting for sends (Ctrl-C to stop)")
-    work(svc, on_result=lambda r: console.print("\n".join(_result_lines(r)), highlight=False))
+    webhooks = WebhookRunner(svc).start()  # outgoing webhooks are delivered here too
+    try:
+        work(svc, on_result=lambda r: console.print("\n".join(_result_lines(r)), highlight=False))
+    finally:
+        webhooks.stop()
 
 
 @contextmanager

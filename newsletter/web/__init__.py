@@ -11,13 +11,19 @@ from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, deps, public, webhooks
 from newsletter.web.clientaddr import ClientAddress
+from newsletter.webhooks_out.runner import webhooks_lifespan
 
 log = logging.getLogger("newsletter.web")
 
 
-def create_app(services: Services, *, scheduler: bool = False) -> FastAPI:
-    """Build the app over ``services``; with ``scheduler`` the scheduler runs in its lifespan."""
+def create_app(
+    services: Services, *, scheduler: bool = False, outgoing_webhooks: bool = False
+) -> FastAPI:
+    """Build the app over ``services``; with ``scheduler`` the scheduler runs in its lifespan,
+    with ``outgoing_webhooks`` their delivery loop (both are on in ``newsletter serve``)."""
     lifespan = scheduler_lifespan(services) if scheduler else None
+    if outgoing_webhooks:
+        lifespan = webhooks_lifespan(services, lifespan)
     app = FastAPI(
         title=services.settings.site.name, docs_url=None, redoc_url=None, lifespan=lifespan
     )
