@@ -5,13 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import newsletter.api.models
-import newsletter.delivery.models
-import newsletter.models
-import newsletter.provider_event_store
-import newsletter.scheduler.models
-import newsletter.web.models
-import newsletter.webhooks_out.models  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base
 

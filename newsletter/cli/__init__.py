@@ -4,10 +4,10 @@ from newsletter.cli import (  # noqa: F401
     api_keys,
     core,
     issues,
+    outgoing_webhooks,
     schedule,
     sends,
     subscribers,
-    webhooks_out,
 )
 from newsletter.cli.base import app, run
 

@@ -168,7 +168,7 @@ def stats(
 def worker(ctx: typer.Context) -> None:
     """An extra delivery worker (PostgreSQL only): claims queued sends and runs them."""
     from newsletter.delivery.worker import require_postgres, work
-    from newsletter.webhooks_out.runner import WebhookRunner
+    from newsletter.outgoing_webhooks.runner import WebhookRunner
 
     svc = services(ctx)
     require_postgres(svc)

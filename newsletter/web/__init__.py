@@ -7,11 +7,11 @@ import logging
 from fastapi import FastAPI
 
 from newsletter.api.app import PREFIX, create_api
+from newsletter.outgoing_webhooks.runner import webhooks_lifespan
 from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, deps, public, webhooks
 from newsletter.web.clientaddr import ClientAddress
-from newsletter.webhooks_out.runner import webhooks_lifespan
 
 log = logging.getLogger("newsletter.web")
 

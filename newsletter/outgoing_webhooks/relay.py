@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
 from newsletter.delivery import store as delivery_store
+from newsletter.outgoing_webhooks import store
+from newsletter.outgoing_webhooks.kinds import FROM_SUBSCRIBER_EVENT, SEND_FINISHED, SEND_STARTED
+from newsletter.outgoing_webhooks.models import WebhookEndpoint, WebhookOutbox
 from newsletter.services import Services
-from newsletter.webhooks_out import store
-from newsletter.webhooks_out.kinds import FROM_SUBSCRIBER_EVENT, SEND_FINISHED, SEND_STARTED
-from newsletter.webhooks_out.models import WebhookEndpoint, WebhookOutbox
 from subscribers.db import utcnow
 from subscribers.models import SubscriberStatus
 
@@ -79,7 +79,7 @@ def _subscriber_message(session: Session, event_id: int) -> tuple[str, str, dict
         return None
     who = store.person(session, event.subscriber_id)
     erased = who is None or who.status == SubscriberStatus.ERASED
-    data = {
+    data: dict[str, Any] = {
         "subscriber": {
             "id": event.subscriber_id,
             "email": None if erased or who is None else who.email,

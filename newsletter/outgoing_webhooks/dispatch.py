@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from newsletter.db import transaction
+from newsletter.outgoing_webhooks import signing, store
 from newsletter.services import Services
-from newsletter.webhooks_out import signing, store
 from subscribers.db import utcnow
 
 #: Waits before the 2nd, 3rd, … attempt; the last one repeats.

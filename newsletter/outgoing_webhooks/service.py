@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from newsletter.api.errors import ApiError
-from newsletter.webhooks_out import signing, store
-from newsletter.webhooks_out.kinds import EVENT_TYPES
-from newsletter.webhooks_out.models import WebhookEndpoint
+from newsletter.outgoing_webhooks import signing, store
+from newsletter.outgoing_webhooks.kinds import EVENT_TYPES
+from newsletter.outgoing_webhooks.models import WebhookEndpoint
 from subscribers.db import utcnow
 
 

@@ -20,13 +20,13 @@ from newsletter.catalog import sync_issues
 from newsletter.cli import app as cli
 from newsletter.db import transaction
 from newsletter.delivery import start_send
+from newsletter.outgoing_webhooks import signing
+from newsletter.outgoing_webhooks.dispatch import deliver_due
+from newsletter.outgoing_webhooks.models import WebhookOutbox
+from newsletter.outgoing_webhooks.relay import relay
+from newsletter.outgoing_webhooks.runner import WebhookRunner
+from newsletter.outgoing_webhooks.service import add_endpoint
 from newsletter.services import Services
-from newsletter.webhooks_out import signing
-from newsletter.webhooks_out.dispatch import deliver_due
-from newsletter.webhooks_out.models import WebhookOutbox
-from newsletter.webhooks_out.relay import relay
-from newsletter.webhooks_out.runner import WebhookRunner
-from newsletter.webhooks_out.service import add_endpoint
 from subscribers import service
 from subscribers.db import utcnow
 from tests.fixtures.delivery import add_audience

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from newsletter.outgoing_webhooks.dispatch import deliver_due
+from newsletter.outgoing_webhooks.relay import relay
 from newsletter.services import Services
-from newsletter.webhooks_out.dispatch import deliver_due
-from newsletter.webhooks_out.relay import relay
 
 log = logging.getLogger(__name__)
 IDLE = 1.0

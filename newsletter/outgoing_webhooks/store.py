@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Send
-from newsletter.webhooks_out.models import (
+from newsletter.outgoing_webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.base import app, console, print_json, services
-from newsletter.webhooks_out.kinds import EVENT_TYPES
+from newsletter.outgoing_webhooks.kinds import EVENT_TYPES
 
 webhooks_app = typer.Typer(help="Outgoing webhooks: add, list, remove, enable, deliveries.")
 app.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
@@ -23,8 +23,8 @@ def add(
 ) -> None:
     """Add an endpoint; its signing secret (whsec_…) is printed once."""
     from newsletter import db
+    from newsletter.outgoing_webhooks.service import add_endpoint
     from newsletter.scheduler.service import default_actor
-    from newsletter.webhooks_out.service import add_endpoint
 
     svc = services(ctx)
     with db.transaction(svc.sessions) as session:
@@ -43,8 +43,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print the endpoints as JSON."),
 ) -> None:
     """List the endpoints (never their secrets)."""
-    from newsletter.webhooks_out import store
-    from newsletter.webhooks_out.service import endpoint_dict
+    from newsletter.outgoing_webhooks import store
+    from newsletter.outgoing_webhooks.service import endpoint_dict
 
     svc = services(ctx)
     with svc.sessions() as session:
@@ -63,7 +63,7 @@ def list_(
 def remove(ctx: typer.Context, endpoint_id: int = typer.Argument(..., help="The id.")) -> None:
     """Remove an endpoint and its delivery log."""
     from newsletter import db
-    from newsletter.webhooks_out.service import remove_endpoint
+    from newsletter.outgoing_webhooks.service import remove_endpoint
 
     with db.transaction(services(ctx).sessions) as session:
         remove_endpoint(session, endpoint_id)
@@ -74,7 +74,7 @@ def remove(ctx: typer.Context, endpoint_id: int = typer.Argument(..., help="The 
 def enable(ctx: typer.Context, endpoint_id: int = typer.Argument(..., help="The id.")) -> None:
     """Re-enable an endpoint disabled after repeated failure; waiting events go out."""
     from newsletter import db
-    from newsletter.webhooks_out.service import enable_endpoint
+    from newsletter.outgoing_webhooks.service import enable_endpoint
 
     with db.transaction(services(ctx).sessions) as session:
         enable_endpoint(session, endpoint_id)
@@ -89,7 +89,7 @@ def deliveries(
     as_json: bool = typer.Option(False, "--json", help="Print the log as JSON."),
 ) -> None:
     """The endpoint's delivery log: each message, its state and attempts."""
-    from newsletter.webhooks_out.service import delivery_log
+    from newsletter.outgoing_webhooks.service import delivery_log
 
     with services(ctx).sessions() as session:
         rows = delivery_log(session, endpoint_id, limit=limit)
