@@ -218,3 +218,14 @@ def unconfirmed_consent(
     if consent_id is not None:
         query = query.where(ConsentRecord.id == consent_id)
     return session.scalars(query.order_by(ConsentRecord.id.desc()).limit(1)).first()
+
+
+def greeting_name(session: Session, subscriber_id: int) -> str:
+    """The name to greet the person by in a confirmation email: their stored name once they
+    (or an editor) confirmed some subscription, else ``""``: an unconfirmed name is only
+    what someone typed into a form, and must not reach an inbox before its owner agreed."""
+    person = require_subscriber(session, subscriber_id)
+    confirmed = select(Subscription.id).where(
+        Subscription.subscriber_id == subscriber_id, Subscription.confirmed_at.is_not(None)
+    )
+    return person.name if session.scalar(confirmed.limit(1)) is not None else ""

@@ -52,7 +52,9 @@ def test_a_strangers_sign_up_changes_nothing_until_the_mailed_link_is_used(
 
         # The link went to Bob's own inbox, greeting him with his stored name.
         confirmation = next(
-            m for m in live_site.outbox.to("bob@example.com") if "/confirm/" in body_text(m)
+            m
+            for m in live_site.outbox.wait_for("bob@example.com", 2)
+            if "/confirm/" in body_text(m)
         )
         assert "SECURITY" not in body_text(confirmation)
         url = link(confirmation, "confirm")
@@ -108,3 +110,13 @@ def test_a_confirm_link_applies_once(live_site: LiveSite) -> None:
             update_preferences(session, subscriber_id=sid, name="Cy again")
         client.post(url)  # replaying the link does not re-apply an old change
     assert _name(services, sid) == "Cy again"
+
+
+def test_a_typed_name_reaches_no_inbox_before_its_owner_confirms(live_site: LiveSite) -> None:
+    with httpx.Client() as client:
+        _post(client, live_site.url, email="new@example.com", name=EVIL, newsletters=["weekly"])
+        (confirmation,) = live_site.outbox.wait_for("new@example.com")
+        assert "SECURITY" not in body_text(confirmation)
+        assert "SECURITY" not in str(confirmation["To"])
+        page = client.get(link(confirmation, "confirm"))
+        assert "evil.example/verify" in page.text  # the person sees what they would accept

@@ -30,7 +30,7 @@ from subscribers import service
 from subscribers.errors import InvalidAddress, Suppressed, UnknownNewsletter
 from subscribers.events import How
 from subscribers.models import Subscriber, SubscriberStatus, SubscriptionStatus
-from subscribers.queries import require_subscriber, unconfirmed_consent
+from subscribers.queries import greeting_name, require_subscriber, unconfirmed_consent
 from subscribers.tokens import TokenData, TokenPurpose
 
 log = logging.getLogger(__name__)
@@ -125,18 +125,7 @@ def confirm_page(token: str, request: Request, services: ServicesDep, pages: Pag
     if expired:
         return pages.render(request, "confirm_expired.html", {"token": token})
     with transaction(services.sessions) as session:
-        require_subscriber(session, data.subscriber_id)
-        waiting = common.with_status(session, data.subscriber_id, SubscriptionStatus.PENDING)
-        consent = unconfirmed_consent(session, data.subscriber_id, data.ref)
-        if data.ref is not None:
-            asked = set(consent.newsletters) if consent else set()
-            waiting = [n for n in waiting if n in asked]
-        changes = dict(consent.changes or {}) if consent and data.ref is not None else {}
-    context = {
-        "token": token,
-        "newsletters": common.newsletters(pages, waiting),
-        "changes": changes,
-    }
+        context = {"token": token, **_confirm_context(session, pages, data)}
     return pages.render(request, "confirm.html", context)
 
 
@@ -201,7 +190,7 @@ def resend_confirmation(
         still_open = unconfirmed_consent(session, person.id, data.ref) is not None
         limits = ratelimit.subscribe_limits(services.settings.web, ip=ip, address=person.email)
         allowed = ratelimit.allow(session, limits)
-        to, name = person.email, person.name
+        to, name = person.email, greeting_name(session, person.id)
     if not allowed:
         return error_response(request, 429)
     if may_mail and (waiting or (data.ref is not None and still_open)):
@@ -268,6 +257,21 @@ def unsubscribe(
     )
 
 
+def _confirm_context(session: Session, pages: Pages, data: TokenData) -> dict[str, Any]:
+    """What confirming this link would do: the newsletters it confirms and the changes
+    (name, timezone, language) it applies, shown before the button."""
+    person = require_subscriber(session, data.subscriber_id)
+    waiting = common.with_status(session, person.id, SubscriptionStatus.PENDING)
+    consent = unconfirmed_consent(session, person.id, data.ref)
+    changes: dict[str, str] = {}
+    if data.ref is not None:
+        waiting = [n for n in waiting if consent and n in consent.newsletters]
+        changes = dict(consent.changes or {}) if consent else {}
+    if person.name and not greeting_name(session, person.id):
+        changes.setdefault("name", person.name)  # typed by whoever signed up: show it
+    return {"newsletters": common.newsletters(pages, waiting), "changes": changes}
+
+
 def _done(request: Request, pages: Pages, language: str) -> Response:
     """The one answer to every sign-up (new, known, suppressed, honeypot): check your inbox,
     and whom to write to when nothing comes (suppressed addresses get no automated mail)."""
@@ -287,7 +291,7 @@ def _may_mail(session: Session, person: Subscriber) -> bool:
 
 
 def _sign_up(services: Services, **values: Any) -> tuple[service.SubscribeResult, str, str]:
-    """``service.subscribe`` in its own transaction: ``(result, address, stored name)``.
+    """``service.subscribe`` in its own transaction: ``(result, address, greeting name)``.
 
     Two sign-ups of one new address can race to create the same row; the loser's unique
     violation is retried once, and then finds the winner's row.
@@ -297,7 +301,7 @@ def _sign_up(services: Services, **values: Any) -> tuple[service.SubscribeResult
             with transaction(services.sessions) as session:
                 result = service.subscribe(session, **values)
                 person = require_subscriber(session, result.subscriber_id)
-                return result, person.email, person.name
+                return result, person.email, greeting_name(session, person.id)
         except IntegrityError:
             if attempt + 1 == SIGN_UP_ATTEMPTS:
                 raise
