@@ -12,6 +12,7 @@ from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
 from newsletter.web import admin, archive, deps, public, webhooks
 from newsletter.web.clientaddr import ClientAddress
+from newsletter.web.security import SecurityHeaders
 
 log = logging.getLogger("newsletter.web")
 
@@ -29,6 +30,7 @@ def create_app(
     )
     app.state.services = services
     deps.install(app, services)  # pages, mailer, error handlers
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, referrer policy on every response
     # Added last, so outermost: every route and middleware sees the decided client address.
     app.add_middleware(ClientAddress, trusted=services.settings.web.trusted_networks)
 

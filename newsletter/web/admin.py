@@ -33,6 +33,7 @@ from newsletter.web.admin_deps import (
     render,
 )
 from newsletter.web.deps import client_ip
+from newsletter.web.security import ISSUE_CONTENT_POLICY
 from subscribers.errors import SubscriberError
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -141,7 +142,9 @@ def _issue_page(
         "zone": services.settings.site.timezone,
         **extra,
     }
-    return render(request, "issue.html", context, editor=editor, status_code=status_code)
+    page = render(request, "issue.html", context, editor=editor, status_code=status_code)
+    page.headers["Content-Security-Policy"] = ISSUE_CONTENT_POLICY  # the previews' images
+    return page
 
 
 @router.get("/issues/{slug}")

@@ -23,6 +23,7 @@ from newsletter.render import archive_url, render_issue
 from newsletter.settings import Settings
 from newsletter.web import store
 from newsletter.web.deps import PagesDep, ServicesDep
+from newsletter.web.security import ISSUE_CONTENT_POLICY as CONTENT_POLICY
 
 router = APIRouter(tags=["archive"])
 
@@ -83,7 +84,8 @@ def view_in_browser(slug: str, request: Request, services: ServicesDep) -> Respo
     if issue is None:
         raise IssueNotFound(f"no sent issue {slug!r}")
     html = _cache(request).get(services.settings, issue)
-    return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
+    headers = {"Cache-Control": "public, max-age=300", "Content-Security-Policy": CONTENT_POLICY}
+    return HTMLResponse(html, headers=headers)
 
 
 @router.get("/feed.xml")

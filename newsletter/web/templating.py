@@ -79,15 +79,9 @@ class Pages:
         return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
 
 
-# Token pages must not leak their URL to other sites, nor be cached by shared caches,
-# nor be framed by another site (a framed preferences page invites clickjacking).
-_PAGE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-}
+# Token pages must not be cached by shared caches. The security headers (CSP, no framing,
+# no referrer, nosniff) are added to every response by ``newsletter.web.security``.
+_PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 def _lang_links(request: Request) -> dict[str, str]:

@@ -1,0 +1,59 @@
+"""Security headers on every response, in one place (an ASGI middleware).
+
+Every response gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
+no-referrer`` (token pages must not leak their URL; nothing else needs a referrer). Every
+HTML response also gets a Content-Security-Policy and ``X-Frame-Options: DENY``: no
+script, no external host for styles, fonts or frames, forms only to this site, and
+``frame-ancestors 'none'`` (no page is meant to be framed: the embeddable sign-up form is
+a copy of the form, not a frame). A route that needs another policy sets its own header
+and the middleware leaves it: the pages showing an issue (``/archive/{slug}``, the admin
+preview) use :data:`ISSUE_CONTENT_POLICY`, which also allows the issue's https images.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: The policy of every HTML page: nothing but inline styles and this site's images.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+#: Pages that show an issue's content: its images may live on any https host.
+ISSUE_CONTENT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_EVERY_RESPONSE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+_HTML_ONLY = (
+    (b"content-security-policy", PAGE_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeaders:
+    """Adds the headers above to each HTTP response that does not set them itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the missing headers to the response's start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = with_security_headers(list(message.get("headers", [])))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus whichever security headers they lack (CSP only for HTML)."""
+    present = {name.lower() for name, _ in headers}
+    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    wanted = _EVERY_RESPONSE + (_HTML_ONLY if content_type.startswith(b"text/html") else ())
+    return headers + [(name, value) for name, value in wanted if name not in present]
