@@ -6,7 +6,8 @@ settings and database through :func:`services`.
 Start-up stays fast (``newsletter --help`` in well under a second): the command modules
 import only ``typer`` and the standard library at module level. SQLAlchemy, FastAPI,
 pydantic, the renderer and the delivery engine are imported inside the commands that use
-them, and the rich consoles are built on first use. ``tests/test_cli_startup.py`` guards it.
+them, and the rich consoles are built on first use; help is Click's plain help (rich's
+help formatting costs as much as everything else). ``tests/test_cli_startup.py`` guards it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain Click help and usage errors: typer's rich help imports rich's Markdown, Pygments
+    # and more, which doubled the start-up time of `newsletter --help` (docs/benchmarks.md).
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 100},
 )
 
 
