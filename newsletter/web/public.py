@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
-from newsletter.web import common, mydata, oneclick, preferences, ratelimit, store
+from newsletter.web import common, embed, mydata, oneclick, preferences, ratelimit, store
 from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["subscribers"])
 router.include_router(preferences.router)
 router.include_router(mydata.router)
+router.include_router(embed.router)
 
 #: Version of the sign-up wording, kept in each consent record.
 WORDING_VERSION = "web-1"
@@ -77,11 +78,17 @@ def subscribe(
     with transaction(services.sessions) as session:
         allowed = ratelimit.allow(session, limits)
     if not allowed:
+        if embed.wants_json(request):
+            return embed.too_many(pages, language)
         return error_response(request, 429)
     if honeypot:
         log.info("sign-up honeypot filled from %s: nothing sent", ip)
         return _done(request, pages, language)
     if not chosen:
+        if embed.wants_json(request):
+            return embed.refused(
+                pages, language, key="subscribe.error_newsletters", field="newsletters"
+            )
         error = pages.catalog.text(language, "subscribe.error_newsletters")
         return _form(request, pages, email=email, name=name, chosen=[], error=error, lang=language)
     try:
@@ -97,6 +104,8 @@ def subscribe(
             locale=language,
         )
     except (InvalidAddress, UnknownNewsletter):
+        if embed.wants_json(request):
+            return embed.refused(pages, language, key="subscribe.error_email", field="email")
         error = pages.catalog.text(language, "subscribe.error_email")
         return _form(
             request, pages, email=email, name=name, chosen=chosen, error=error, lang=language
@@ -274,7 +283,10 @@ def _confirm_context(session: Session, pages: Pages, data: TokenData) -> dict[st
 
 def _done(request: Request, pages: Pages, language: str) -> Response:
     """The one answer to every sign-up (new, known, suppressed, honeypot): check your inbox,
-    and whom to write to when nothing comes (suppressed addresses get no automated mail)."""
+    and whom to write to when nothing comes (suppressed addresses get no automated mail).
+    The embedded form's script (``Accept: application/json``) gets it as JSON."""
+    if embed.wants_json(request):
+        return embed.done(pages, language)
     sender = pages.settings.sender
     context = {"contact": sender.reply_to or sender.from_email}
     return pages.render(request, "subscribe_done.html", context, lang=language)
