@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import NewsletterError
 from newsletter.web import admin_actions as actions
-from newsletter.web import admin_store, admin_subscribers
+from newsletter.web import admin_integrations, admin_store, admin_subscribers
 from newsletter.web.admin_charts import line_chart
 from newsletter.web.admin_deps import (
     AuthDep,
@@ -277,3 +277,4 @@ def resume(
 
 
 router.include_router(admin_subscribers.router)
+router.include_router(admin_integrations.router)

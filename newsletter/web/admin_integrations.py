@@ -1,0 +1,134 @@
+"""Routes: the dashboard's integrations page: API keys and outgoing webhooks.
+
+The same services as ``newsletter api-keys`` and ``newsletter webhooks``; a new key or
+endpoint secret is shown once, on the page that answers the form (never in a URL), and
+every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from newsletter.api import keys
+from newsletter.api.errors import ApiKeyError
+from newsletter.api.scopes import SCOPES
+from newsletter.db import transaction
+from newsletter.outgoing_webhooks import service as webhooks
+from newsletter.outgoing_webhooks import store as webhook_store
+from newsletter.outgoing_webhooks.kinds import EVENT_TYPES
+from newsletter.services import Services
+from newsletter.web import admin_store
+from newsletter.web.admin_auth import AdminSession
+from newsletter.web.admin_deps import (
+    EditorDep,
+    FormEditorDep,
+    RowId,
+    ServicesDep,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+PAGE = "/admin/integrations"
+Choices = Annotated[list[str], Form()]
+
+
+@router.get("/integrations")
+def integrations(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+    """Keys and endpoints, with the forms to add them."""
+    return _page(request, editor, services)
+
+
+@router.post("/integrations/keys")
+def create_key(
+    request: Request,
+    editor: FormEditorDep,
+    services: ServicesDep,
+    name: Annotated[str, Form(max_length=64)] = "",
+    scopes: Choices = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    """Create a key: its secret is on this page only."""
+    try:
+        with transaction(services.sessions) as session:
+            new = keys.create_key(session, name, scopes=scopes, created_by="admin")
+            admin_store.record_admin_action(
+                session, "api_key_created", detail={"name": name, "scopes": list(new.scopes)}
+            )
+    except ApiKeyError as exc:
+        return _page(request, editor, services, error=str(exc), status_code=422)
+    return _page(request, editor, services, shown={"label": new.name, "secret": new.secret})
+
+
+@router.post("/integrations/keys/{name}/revoke")
+def revoke_key(name: str, editor: FormEditorDep, services: ServicesDep) -> Response:
+    """Revoke a key."""
+    with transaction(services.sessions) as session:
+        keys.revoke_key(session, name)
+        admin_store.record_admin_action(session, "api_key_revoked", detail={"name": name})
+    return redirect(PAGE)
+
+
+@router.post("/integrations/webhooks")
+def add_webhook(
+    request: Request,
+    editor: FormEditorDep,
+    services: ServicesDep,
+    url: Annotated[str, Form(max_length=2000)] = "",
+    events: Choices = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    """Add an endpoint: its signing secret is on this page only."""
+    try:
+        with transaction(services.sessions) as session:
+            new = webhooks.add_endpoint(session, url, events=events, created_by="admin")
+            admin_store.record_admin_action(
+                session, "webhook_added", detail={"url": url, "events": list(new.event_types)}
+            )
+    except webhooks.WebhookError as exc:
+        return _page(request, editor, services, error=str(exc), status_code=422)
+    return _page(request, editor, services, shown={"label": new.url, "secret": new.secret})
+
+
+@router.post("/integrations/webhooks/{endpoint_id}/enable")
+def enable_webhook(endpoint_id: RowId, editor: FormEditorDep, services: ServicesDep) -> Response:
+    """Re-enable an endpoint disabled after repeated failure."""
+    with transaction(services.sessions) as session:
+        webhooks.enable_endpoint(session, endpoint_id)
+        admin_store.record_admin_action(session, "webhook_enabled", detail={"id": endpoint_id})
+    return redirect(PAGE)
+
+
+@router.post("/integrations/webhooks/{endpoint_id}/remove")
+def remove_webhook(endpoint_id: RowId, editor: FormEditorDep, services: ServicesDep) -> Response:
+    """Remove an endpoint and its delivery log."""
+    with transaction(services.sessions) as session:
+        webhooks.remove_endpoint(session, endpoint_id)
+        admin_store.record_admin_action(session, "webhook_removed", detail={"id": endpoint_id})
+    return redirect(PAGE)
+
+
+def _page(
+    request: Request,
+    editor: AdminSession,
+    services: Services,
+    *,
+    shown: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    with services.sessions() as session:
+        endpoints = webhook_store.all_endpoints(session)
+        context: dict[str, Any] = {
+            "api_keys": keys.list_keys(session),
+            "endpoints": endpoints,
+            "logs": {e.id: webhooks.delivery_log(session, e.id, limit=10) for e in endpoints},
+            "scopes": SCOPES,
+            "event_types": EVENT_TYPES,
+            "shown": shown,
+            "error": error,
+        }
+    response = render(request, "integrations.html", context, editor=editor, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"  # a secret may be on it
+    return response
