@@ -9,18 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from newsletter.scheduler.runner import (
-    AbandonedFunction,
-    Firing,
-    IssueScheduler,
-    SendFunction,
-    SyncFunction,
-    TakeOverFunction,
-)
-from newsletter.services import Services
+if TYPE_CHECKING:
+    from newsletter.scheduler.runner import (
+        AbandonedFunction,
+        Firing,
+        IssueScheduler,
+        SendFunction,
+        SyncFunction,
+        TakeOverFunction,
+    )
+    from newsletter.services import Services
 
 __all__ = ["Firing", "IssueScheduler", "build_scheduler"]
+
+
+def __getattr__(name: str) -> Any:
+    # The runner (APScheduler) is imported on first use: `newsletter issues list` and the
+    # admin pages use scheduler.service and scheduler.store without starting a scheduler.
+    if name in ("Firing", "IssueScheduler"):
+        from newsletter.scheduler import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_scheduler(
@@ -31,6 +43,8 @@ def build_scheduler(
     poll_interval: timedelta = timedelta(seconds=1),
 ) -> IssueScheduler:
     """A scheduler over ``services``; ``send``/``sync`` default to the delivery and catalog."""
+    from newsletter.scheduler.runner import IssueScheduler
+
     return IssueScheduler(
         services,
         send=send or _default_send(),
