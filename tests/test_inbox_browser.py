@@ -33,6 +33,35 @@ DARK_COLOURS = """() => {
 }"""
 
 
+#: Remove every <style>, then count line breaks that fall between two Hangul letters
+#: (inside a word) in the body's text, by the top of each character's box.
+MID_WORD_BREAKS = """() => {
+  document.querySelectorAll('style').forEach((el) => el.remove());
+  const hangul = /[\\uac00-\\ud7a3]/;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  let breaks = 0, inside = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent;
+    if (!hangul.test(text) || !node.parentElement.offsetParent) continue;
+    let lastTop = null;
+    for (let i = 0; i < text.length; i++) {
+      range.setStart(node, i); range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (!rect) continue;
+      if (lastTop !== null && rect.top > lastTop + 2) {
+        breaks++;
+        if (hangul.test(text[i]) && i > 0 && hangul.test(text[i - 1])) {
+          inside.push(text.slice(Math.max(0, i - 4), i) + '|' + text.slice(i, i + 3));
+        }
+      }
+      lastTop = rect.top;
+    }
+  }
+  return [breaks, inside];
+}"""
+
+
 @pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     require(importlib.util.find_spec("playwright") is not None, "the playwright package")
@@ -114,3 +143,19 @@ def test_dark_mode_keeps_masthead_line_dim_and_footer_readable(
     assert contrast(dark["footer"], dark["page"]) >= 4.5, dark
     light = colours["light"]
     assert contrast(light["footer"], light["page"]) >= 4.5, light
+
+
+@pytest.mark.parametrize("name", ["seed-000", "seed-001", "2026-11-16-small-tools"])
+def test_without_style_korean_never_breaks_inside_a_word_at_375px(
+    browser: Any, services: Services, settings: Settings, tmp_path: Path, name: str
+) -> None:
+    # Clients that drop <style> keep only the inline styles: keep-all must be there.
+    email = _email_file(services, settings, name, tmp_path)
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    try:
+        page.goto(email.as_uri())
+        breaks, inside = page.evaluate(MID_WORD_BREAKS)
+    finally:
+        page.close()
+    assert breaks > 10  # the text does wrap at this width
+    assert inside == []
