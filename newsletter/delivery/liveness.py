@@ -115,7 +115,11 @@ def _acquire(engine: Engine, runner: str) -> _Held:
 
 def _release(services: Services, runner: str, held: _Held) -> None:
     if held.file is not None:
-        if not _has_rows_in_flight(services, runner):
+        try:
+            settled = not _has_rows_in_flight(services, runner)
+        except Exception:  # the database failed: keep the file, so the rows can be reaped
+            settled = False
+        if settled:
             # A clean end: nothing of this runner is left to settle, so no file is left.
             Path(held.file.name).unlink(missing_ok=True)
         held.file.close()  # closing drops the flock

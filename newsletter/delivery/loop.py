@@ -15,6 +15,7 @@ stale interval.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -34,6 +35,8 @@ from newsletter.delivery.retry import RetryPolicy
 from newsletter.errors import SendNotFound
 from newsletter.services import Services
 from subscribers.db import utcnow
+
+log = logging.getLogger("newsletter.delivery")
 
 #: Called after each batch with (settled so far in this run, the send's total).
 Progress = Callable[[int, int], None]
@@ -210,7 +213,10 @@ class _BatchLoop:
             if now < self.next_reap:
                 return
             self.next_reap = now + REAP_EVERY
-        reap_dead_runners(self.services, self.send.id, exclude=[self.worker])
+        try:
+            reap_dead_runners(self.services, self.send.id, exclude=[self.worker])
+        except Exception:  # a failed probe must not stop the sending; the next one retries
+            log.exception("delivery: probing the other runners of send %d failed", self.send.id)
 
     def _log_batch(self, started: datetime, recipients: int) -> None:
         """Record the batch's time span: ``sends show`` rates over time spent sending."""
