@@ -341,21 +341,22 @@ def test_send_with_a_helper_whose_main_process_is_killed_is_finished_by_the_help
     # `send --now --processes 2`, the main process SIGKILLed: the helper proves it dead,
     # settles its batches `unknown` and sends the rest; nobody has to resume anything.
     add_audience(services, AUDIENCE)
-    emulator.queue(*[Fault("slow", delay=0.5) for _ in range(AUDIENCE // BATCH)])
+    # Slow answers: the main process alone would need 15 s, so the helper (a fresh
+    # interpreter, slow to start on a loaded machine) is sending before the kill.
+    emulator.queue(*[Fault("slow", delay=1.0) for _ in range(AUDIENCE // BATCH)])
     main = subprocess.Popen(
         [sys.executable, "-c", MAIN_WITH_HELPER, str(config_path)], cwd=REPO, env=_env(emulator)
     )
     try:
-        assert wait_for(lambda: emulator.state.stats()["accepted_requests"] >= 4, timeout=60)
+        assert wait_for(lambda: _send(services, "hello") is not None, timeout=60)
         send = _send(services, "hello")
         assert send is not None
         main_runner = send.worker
         assert wait_for(
-            lambda: any(
-                w != main_runner for w in _in_flight_runners(services, send.id)
-            ),  # the helper is sending too
-            timeout=30,
-        )
+            lambda: any(w != main_runner for w in _in_flight_runners(services, send.id)),
+            timeout=60,
+        ), "the helper never sent"
+        assert main.poll() is None, "the main process finished before it could be killed"
         time.sleep(random.uniform(0.0, 0.2))
         main.send_signal(signal.SIGKILL)
         main.wait()
