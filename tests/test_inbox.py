@@ -13,6 +13,7 @@ import yaml
 
 from newsletter.check import check_issue
 from newsletter.delivery.backends.outbox import OutboxBackend
+from newsletter.errors import ConfigError
 from newsletter.importers import write_issue
 from newsletter.importers.brunch import import_brunch
 from newsletter.inbox import HANGUL
@@ -308,3 +309,20 @@ def test_config_documents_the_newsletter_overrides() -> None:
     for key in ("from_name", "from_email", "reply_to", "postal_address", "logo", "footer"):
         assert re.search(rf"^#\s+{key}:", text, re.MULTILINE), key
     assert yaml.safe_load(text)["newsletters"]
+
+
+def test_masthead_shows_the_newsletters_logo(tmp_path: Path) -> None:
+    config = base_config(tmp_path)
+    config["newsletters"][0]["logo"] = "https://cdn.example.org/logo.png"
+    config["newsletters"][0]["logo_alt"] = "주간 로고"
+    settings = load_settings(write_config(tmp_path, config))
+    path = settings.path(settings.issues_dir) / "logo.md"
+    path.write_text("---\ntitle: 로고\ndate: 2026-12-07\n---\n\n본문.\n", encoding="utf-8")
+    html = render_issue(settings, parse_issue_file(settings, path)).html
+    masthead = html[html.index("nl-masthead") :]
+    assert re.search(
+        r'<img[^>]*alt="주간 로고"[^>]*src="https://cdn.example.org/logo.png"', masthead
+    )
+    config["newsletters"][0]["logo"] = "logo.png"
+    with pytest.raises(ConfigError, match=r"newsletters\.0\.logo"):
+        load_settings(write_config(tmp_path, config))
