@@ -28,6 +28,7 @@ from newsletter.web.admin_deps import (
     KnownIssueDep,
     RowId,
     ServicesDep,
+    active_session,
     executor,
     redirect,
     render,
@@ -40,9 +41,9 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 @router.get("/login")
-def login_page(request: Request, auth: AuthDep) -> Response:
+def login_page(request: Request, auth: AuthDep, services: ServicesDep) -> Response:
     """The login form (or the dashboard when already logged in)."""
-    if auth.session(request) is not None:
+    if active_session(request, auth, services) is not None:
         return redirect("/admin/issues")
     return _login(request, auth)
 
@@ -68,22 +69,22 @@ def login(
     auth.check_login_token(request, csrf)
     client = client_ip(request)
     if not auth.allow_login_attempt(client):
-        actions.record(services, "login_limited", ip=client)
+        actions.login_failed(services, ip=client, limited=True)
         return _login(request, auth, error="too_many", status=429)
     if not auth.check_password(password):
-        actions.record(services, "login_failed", ip=client)
+        actions.login_failed(services, ip=client, limited=False)
         return _login(request, auth, error="wrong", status=401)
     auth.forget_attempts(client)
-    actions.record(services, "login", ip=client)
     response = redirect("/admin/issues")
-    auth.new_session(response, secure=request.url.scheme == "https")
+    editor = auth.new_session(response, secure=request.url.scheme == "https")
+    actions.start_session(services, editor, ip=client)
     return response
 
 
 @router.post("/logout")
 def logout(editor: FormEditorDep, auth: AuthDep, services: ServicesDep) -> Response:
-    """End the session."""
-    actions.record(services, "logout")
+    """End the session server-side (its cookie stops working everywhere) and drop it."""
+    actions.end_session(services, editor)
     response = redirect("/admin/login")
     auth.end_session(response)
     return response
@@ -102,7 +103,8 @@ def issues(request: Request, editor: EditorDep, services: ServicesDep) -> Respon
     with services.sessions() as session:
         rows = admin_store.issue_rows(session)
         log = admin_store.admin_actions(session, limit=15)
-    return render(request, "issues.html", {"issues": rows, "log": log}, editor=editor)
+    context = {"issues": rows, "log": log, "failures": actions.login_failures(services)}
+    return render(request, "issues.html", context, editor=editor)
 
 
 @router.post("/issues/sync")

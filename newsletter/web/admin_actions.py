@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from newsletter.scheduler.instants import parse_instant
 from newsletter.scheduler.service import SCHEDULABLE, ScheduleResult, cancel_issue, schedule_issue
 from newsletter.services import Services
 from newsletter.web import admin_store
+from newsletter.web.admin_auth import SESSION_MAX_AGE, AdminSession
 from subscribers.addresses import parse_address
 from subscribers.bulk import ImportSummary, import_csv
 from subscribers.db import utcnow
@@ -52,6 +53,40 @@ def record(services: Services, action: str, **detail: Any) -> None:
     """Log one admin action on its own (for actions whose service owns its transaction)."""
     with db.transaction(services.sessions) as session:
         admin_store.record_admin_action(session, action, detail=detail)
+
+
+def start_session(services: Services, editor: AdminSession, *, ip: str) -> None:
+    """Record a new login session server-side, with the ``login`` action."""
+    now = utcnow()
+    expires_at = now + timedelta(seconds=SESSION_MAX_AGE)
+    with db.transaction(services.sessions) as session:
+        admin_store.start_session(session, editor.key, now=now, expires_at=expires_at, ip=ip)
+        admin_store.record_admin_action(session, "login", detail={"ip": ip})
+
+
+def session_is_active(services: Services, editor: AdminSession) -> bool:
+    """Whether the signed cookie's session is still on record (not ended, not expired)."""
+    with services.sessions() as session:
+        return admin_store.session_is_active(session, editor.key, now=utcnow())
+
+
+def end_session(services: Services, editor: AdminSession) -> None:
+    """Logout: end the session server-side, so its cookie no longer works anywhere."""
+    with db.transaction(services.sessions) as session:
+        admin_store.end_session(session, editor.key, now=utcnow())
+        admin_store.record_admin_action(session, "logout")
+
+
+def login_failed(services: Services, *, ip: str, limited: bool) -> None:
+    """Count a failed login (one row per address and hour, not one log line per attempt)."""
+    with db.transaction(services.sessions) as session:
+        admin_store.count_login_failure(session, ip, now=utcnow(), limited=limited)
+
+
+def login_failures(services: Services, *, hours: int = 24) -> admin_store.LoginFailures:
+    """Failed logins of the last ``hours`` hours, summed for the issues page."""
+    with services.sessions() as session:
+        return admin_store.login_failures(session, since=utcnow() - timedelta(hours=hours))
 
 
 def preview_html(services: Services, slug: str) -> tuple[str, str, str]:

@@ -2,8 +2,10 @@
 
 - No ``NEWSLETTER_ADMIN_PASSWORD``, no dashboard: every ``/admin`` route answers 404.
 - The session cookie (``nl_admin``) is signed with itsdangerous, HttpOnly, SameSite=Strict,
-  ``Secure`` on https, valid for :data:`SESSION_MAX_AGE`. It carries a random CSRF token and
-  a fingerprint of the password, so changing the password logs every session out.
+  ``Secure`` on https, valid for :data:`SESSION_MAX_AGE`. It carries a random session id, a
+  random CSRF token and a fingerprint of the password, so changing the password logs every
+  session out. The session id is also recorded server-side (``admin_sessions``, by hash):
+  the dependencies accept a cookie only while its row is active, so logout ends it for good.
 - Every form carries the session's CSRF token (the login form a token bound to a
   pre-login cookie), checked in constant time.
 - Logins are limited per client address: ``web.login_rate_limit`` attempts per
@@ -34,13 +36,20 @@ LOGIN_WINDOW = 15 * 60.0
 
 @dataclass(frozen=True)
 class AdminSession:
-    """A logged-in editor: the CSRF token every form of this session must carry."""
+    """A logged-in editor: the session's id and the CSRF token its forms must carry."""
 
     csrf: str
+    sid: str
+
+    @property
+    def key(self) -> str:
+        """What ``admin_sessions`` stores for this session: the hash of its id."""
+        return session_key(self.sid)
 
 
-class NotLoggedIn(Exception):
-    """Raised by :meth:`AdminAuth.require`; the routes answer with a redirect to the login."""
+def session_key(sid: str) -> str:
+    """The server-side key of a session id (sha256): the table never holds the id itself."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class AdminAuth:
@@ -83,9 +92,11 @@ class AdminAuth:
             self._attempts.pop(client, None)
 
     def new_session(self, response: Response, *, secure: bool) -> AdminSession:
-        """Start a session: set the signed cookie on ``response``."""
-        session = AdminSession(csrf=secrets.token_urlsafe(24))
-        value = self._serializer.dumps({"csrf": session.csrf, "pw": self._fingerprint})
+        """Start a session: set the signed cookie on ``response`` (the caller records it)."""
+        session = AdminSession(csrf=secrets.token_urlsafe(24), sid=secrets.token_urlsafe(32))
+        value = self._serializer.dumps(
+            {"csrf": session.csrf, "sid": session.sid, "pw": self._fingerprint}
+        )
         response.set_cookie(
             SESSION_COOKIE,
             value,
@@ -99,7 +110,7 @@ class AdminAuth:
         return session
 
     def session(self, request: Request) -> AdminSession | None:
-        """The request's valid session, if any."""
+        """The request's validly signed session, if any (not yet checked server-side)."""
         raw = request.cookies.get(SESSION_COOKIE)
         if not raw:
             return None
@@ -109,15 +120,10 @@ class AdminAuth:
             return None
         if not isinstance(data, dict) or data.get("pw") != self._fingerprint:
             return None
-        csrf = data.get("csrf")
-        return AdminSession(csrf=csrf) if isinstance(csrf, str) and csrf else None
-
-    def require(self, request: Request) -> AdminSession:
-        """The session, or :class:`NotLoggedIn`."""
-        session = self.session(request)
-        if session is None:
-            raise NotLoggedIn()
-        return session
+        csrf, sid = data.get("csrf"), data.get("sid")
+        if not (isinstance(csrf, str) and csrf and isinstance(sid, str) and sid):
+            return None  # a cookie from before server-side sessions: log in again
+        return AdminSession(csrf=csrf, sid=sid)
 
     @staticmethod
     def end_session(response: Response) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from newsletter.errors import IssueNotFound
 from newsletter.resources import template_dirs
 from newsletter.services import Services
-from newsletter.web import admin_store
+from newsletter.web import admin_actions, admin_store
 from newsletter.web.admin_auth import AdminAuth, AdminSession
 from newsletter.web.admin_store import IssueRow
 from newsletter.web.handlers import ADMIN_DISABLED
@@ -52,9 +52,27 @@ def get_auth(request: Request) -> AdminAuth:
 AuthDep = Annotated[AdminAuth, Depends(get_auth)]
 
 
-def get_editor(request: Request, auth: AuthDep) -> AdminSession:
-    """The logged-in editor's session, or a redirect to the login page."""
+def get_services(request: Request) -> Services:
+    """The app's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def active_session(request: Request, auth: AdminAuth, services: Services) -> AdminSession | None:
+    """The request's session when its cookie is validly signed and its server-side record
+    is active (not logged out, not expired); else None."""
     session = auth.session(request)
+    if session is None or not admin_actions.session_is_active(services, session):
+        return None
+    return session
+
+
+def get_editor(request: Request, auth: AuthDep, services: ServicesDep) -> AdminSession:
+    """The logged-in editor's session, or a redirect to the login page."""
+    session = active_session(request, auth, services)
     if session is None:
         raise HTTPException(status_code=303, headers={"Location": LOGIN_PATH})
     return session
@@ -73,15 +91,6 @@ def get_form_editor(editor: EditorDep, csrf: CsrfField = "") -> AdminSession:
 
 #: For every state-changing admin route: logged in, and the form's CSRF token checked.
 FormEditorDep = Annotated[AdminSession, Depends(get_form_editor)]
-
-
-def get_services(request: Request) -> Services:
-    """The app's services."""
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_known_issue(slug: str, services: ServicesDep) -> IssueRow:

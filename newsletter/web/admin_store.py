@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import Integer, and_, cast, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send
 from newsletter.models import Issue
+from newsletter.web.admin_models import AdminLoginFailure, AdminSessionRow
 from subscribers.db import utcnow
 from subscribers.models import ConsentRecord, Event, Subscriber, Subscription
 
@@ -226,3 +228,76 @@ def events_of(session: Session, subscriber_id: int, *, limit: int = 200) -> list
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def start_session(
+    session: Session, key: str, *, now: datetime, expires_at: datetime, ip: str
+) -> None:
+    """Record a new login session (``key`` is the hash of the cookie's session id); forget
+    sessions that expired before ``now``."""
+    session.execute(delete(AdminSessionRow).where(AdminSessionRow.expires_at < now))
+    session.add(AdminSessionRow(id=key, created_at=now, expires_at=expires_at, ip=ip[:64]))
+
+
+def session_is_active(session: Session, key: str, *, now: datetime) -> bool:
+    """Whether the session exists, has not expired and was not ended (logout)."""
+    query = select(AdminSessionRow.id).where(
+        AdminSessionRow.id == key,
+        AdminSessionRow.ended_at.is_(None),
+        AdminSessionRow.expires_at > now,
+    )
+    return session.scalar(query) is not None
+
+
+def end_session(session: Session, key: str, *, now: datetime) -> bool:
+    """End one session (logout); False when it was not active."""
+    result = session.execute(
+        update(AdminSessionRow)
+        .where(AdminSessionRow.id == key, AdminSessionRow.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def count_login_failure(session: Session, ip: str, *, now: datetime, limited: bool) -> None:
+    """Count one failed login from ``ip`` in the current hour (one row per hour and address)."""
+    window = now.replace(minute=0, second=0, microsecond=0)
+    column = AdminLoginFailure.limited if limited else AdminLoginFailure.wrong
+    match = (AdminLoginFailure.window_start == window, AdminLoginFailure.ip == ip[:64])
+    bump = update(AdminLoginFailure).where(*match).values({column.key: column + 1, "last_at": now})
+    if getattr(session.execute(bump), "rowcount", 0):
+        return
+    try:
+        with session.begin_nested():
+            session.add(
+                AdminLoginFailure(
+                    window_start=window,
+                    ip=ip[:64],
+                    wrong=0 if limited else 1,
+                    limited=1 if limited else 0,
+                    last_at=now,
+                )
+            )
+    except IntegrityError:  # another request counted this hour's first failure just now
+        session.execute(bump)
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Failed logins since some instant: attempts, distinct addresses, the last one."""
+
+    attempts: int
+    addresses: int
+    last_at: datetime | None
+
+
+def login_failures(session: Session, *, since: datetime) -> LoginFailures:
+    """Failed logins (wrong password or rate-limited) in the windows touched since ``since``."""
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(AdminLoginFailure.wrong + AdminLoginFailure.limited), 0),
+            func.count(func.distinct(AdminLoginFailure.ip)),
+            func.max(AdminLoginFailure.last_at),
+        ).where(AdminLoginFailure.last_at >= since)
+    ).one()
+    return LoginFailures(attempts=int(row[0]), addresses=int(row[1]), last_at=row[2])
