@@ -176,3 +176,13 @@ def test_unsafe_link_variants_never_become_links(url: str) -> None:
 def test_safe_links_stay_links(url: str) -> None:
     assert is_safe_url(url)
     assert "href=" in to_html(f"[x]({url})")
+
+
+def test_the_embeddable_snippet_may_be_framed_by_other_sites(web_client: TestClient) -> None:
+    response = web_client.get("/embed/weekly")
+    assert response.status_code == 200
+    directives = _directives(response.headers["content-security-policy"])
+    assert directives["frame-ancestors"] == "*"
+    assert directives["connect-src"] == "'self'" and directives["default-src"] == "'none'"
+    assert "x-frame-options" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"

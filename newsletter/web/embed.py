@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from newsletter.web import common
 from newsletter.web.deps import PagesDep
+from newsletter.web.security import EMBED_POLICY
 from newsletter.web.templating import Pages
 
 router = APIRouter(tags=["subscribers"])
@@ -32,7 +33,8 @@ def snippet(newsletter: str, request: Request, pages: PagesDep) -> Response:
     html = pages.environment.get_template("embed_snippet.html").render(
         lang=lang, t=lambda key, **v: pages.catalog.text(lang, key, **v), newsletter=chosen
     )
-    return Response(html, media_type="text/html; charset=utf-8", headers=CORS)
+    headers = {**CORS, "Content-Security-Policy": EMBED_POLICY}  # meant for other sites
+    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
 
 
 def wants_json(request: Request) -> bool:

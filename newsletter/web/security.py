@@ -4,10 +4,12 @@ Every response gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
 no-referrer`` (token pages must not leak their URL; nothing else needs a referrer). Every
 HTML response also gets a Content-Security-Policy and ``X-Frame-Options: DENY``: no
 script, no external host for styles, fonts or frames, forms only to this site, and
-``frame-ancestors 'none'`` (no page is meant to be framed: the embeddable sign-up form is
-a copy of the form, not a frame). A route that needs another policy sets its own header
-and the middleware leaves it: the pages showing an issue (``/archive/{slug}``, the admin
-preview) use :data:`ISSUE_CONTENT_POLICY`, which also allows the issue's https images.
+``frame-ancestors 'none'`` (no page is meant to be framed). A route that needs another
+policy sets its own header, and the middleware then adds neither it nor
+``X-Frame-Options``: the pages showing an issue (``/archive/{slug}``, the admin preview)
+use :data:`ISSUE_CONTENT_POLICY`, which also allows the issue's https images; the
+embeddable sign-up snippet (``/embed/{newsletter}``), the one thing meant to live on other
+sites, uses :data:`EMBED_POLICY`, which any site may frame.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ ISSUE_CONTENT_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-_EVERY_RESPONSE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
-_HTML_ONLY = (
-    (b"content-security-policy", PAGE_POLICY.encode()),
-    (b"x-frame-options", b"DENY"),
+#: The embeddable sign-up snippet: its own small script, posting to this site; any site
+#: may frame it (a sign-up only mails a confirmation to the address typed).
+EMBED_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors *"
 )
+_EVERY_RESPONSE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 
 
 class SecurityHeaders:
@@ -53,7 +57,11 @@ class SecurityHeaders:
 
 def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """``headers`` plus whichever security headers they lack (CSP only for HTML)."""
-    present = {name.lower() for name, _ in headers}
-    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-    wanted = _EVERY_RESPONSE + (_HTML_ONLY if content_type.startswith(b"text/html") else ())
-    return headers + [(name, value) for name, value in wanted if name not in present]
+    given = {name.lower(): value for name, value in headers}
+    wanted: list[tuple[bytes, bytes]] = list(_EVERY_RESPONSE)
+    if given.get(b"content-type", b"").startswith(b"text/html"):
+        policy = given.get(b"content-security-policy", PAGE_POLICY.encode())
+        wanted.append((b"content-security-policy", policy))
+        if b"frame-ancestors 'none'" in policy:  # a route's own policy decides its framing
+            wanted.append((b"x-frame-options", b"DENY"))
+    return headers + [(name, value) for name, value in wanted if name not in given]
