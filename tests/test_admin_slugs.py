@@ -165,6 +165,7 @@ def test_cli_render_still_takes_a_file_the_operator_names(
         "/admin/sends/99999999999999999999",
         "/admin/subscribers/-1",
         "/admin/sends/0",
+        "/admin/sends/2147483648",
     ],
 )
 def test_ids_out_of_range_are_a_clear_4xx(client: TestClient, path: str) -> None:
@@ -176,7 +177,7 @@ def test_ids_out_of_range_are_a_clear_4xx(client: TestClient, path: str) -> None
 @pytest.mark.parametrize("action", ["unsubscribe", "erase"])
 def test_posting_to_an_id_out_of_range_is_a_clear_4xx(client: TestClient, action: str) -> None:
     token = login(client)
-    for number in ("99999999999999999999", "9223372036854775808"):
+    for number in ("99999999999999999999", "9223372036854775808", "2147483648"):
         response = client.post(
             f"/admin/subscribers/{number}/{action}", data={"csrf_token": token, "confirm": "yes"}
         )
@@ -210,3 +211,16 @@ def test_an_upload_with_an_odd_name_imports_or_is_refused_clearly(
     )
     assert response.status_code < 500, (name, response.status_code)
     csrf_of(client.get("/admin/subscribers").text)
+
+
+def test_odd_text_in_searches_and_names_is_a_clear_answer(client: TestClient) -> None:
+    token = login(client)
+    # NUL would reach PostgreSQL (which refuses it) as a search pattern.
+    assert client.get("/admin/subscribers", params={"q": "\x00a\x00"}).status_code == 200
+    revoked = client.post("/admin/integrations/keys/no-such-key/revoke", data={"csrf_token": token})
+    assert 400 <= revoked.status_code < 500
+    for action in ("enable", "remove"):
+        response = client.post(
+            f"/admin/integrations/webhooks/424242/{action}", data={"csrf_token": token}
+        )
+        assert 400 <= response.status_code < 500, (action, response.status_code)

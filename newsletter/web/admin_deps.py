@@ -106,9 +106,9 @@ def get_known_issue(slug: str, services: ServicesDep) -> IssueRow:
     return row
 
 
-#: A database id in a route's path: a positive 64-bit integer, else a 422 (a 20-digit
-#: number never reaches the database, where it would not fit the column).
-RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+#: A database id in a route's path: a positive integer that fits the ``INTEGER`` id
+#: columns (32-bit on PostgreSQL), else a 422: a 20-digit number never reaches the database.
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 #: The synced issue a slug route acts on.
 KnownIssueDep = Annotated[IssueRow, Depends(get_known_issue)]

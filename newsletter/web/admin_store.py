@@ -184,7 +184,8 @@ def next_send_start(session: Session, send: Send) -> datetime | None:
 def search_subscribers(session: Session, text: str, *, limit: int = 50) -> list[Subscriber]:
     """People whose address or name contains ``text`` (all people when empty), newest first."""
     query = select(Subscriber).order_by(Subscriber.id.desc()).limit(limit)
-    needle = text.strip().lower()
+    # NUL and other controls never match a stored text (and PostgreSQL refuses NUL).
+    needle = "".join(c for c in text if c.isprintable()).strip().lower()
     if needle:
         pattern = f"%{needle.replace('%', '').replace('_', '')}%"
         query = query.where(

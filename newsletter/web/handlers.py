@@ -11,9 +11,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsletter import errors
+from newsletter.api.errors import ApiError
 from newsletter.web.templating import Pages
 from subscribers import errors as subscriber_errors
 
@@ -38,6 +40,8 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (errors.SendStateError, 409),
     (errors.BackendError, 502),
     (errors.SchedulerError, 409),
+    # The dashboard's integrations page: an unknown key or endpoint, a refused value.
+    (ApiError, 422),
     (errors.ConfigError, 500),
     (errors.NewsletterError, 500),
 )
@@ -98,6 +102,15 @@ def install(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    async def refused_by_database(request: Request, exc: Exception) -> Response:
+        # The database refused a value it cannot store (a NUL byte in PostgreSQL text, a
+        # number past a column's range): the request's input was bad, not the server.
+        log.warning(
+            "%s %s: the database refused a value: %s", request.method, request.url.path, exc
+        )
+        return error_response(request, 400, "a value in the request cannot be stored")
+
     app.add_exception_handler(errors.NewsletterError, project_error)
+    app.add_exception_handler(DataError, refused_by_database)
     app.add_exception_handler(subscriber_errors.SubscriberError, project_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
