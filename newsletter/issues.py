@@ -195,9 +195,9 @@ def key_lines(lines: list[str] | None) -> dict[str, int]:
 def parse_date(value: Any, default_tz: tzinfo) -> datetime | None:
     """An aware datetime from a front matter value; ``None`` when it is not a date."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=default_tz)
+        return _in_range(value if value.tzinfo else value.replace(tzinfo=default_tz))
     if isinstance(value, date):
-        return datetime.combine(value, time(0, 0), tzinfo=default_tz)
+        return _in_range(datetime.combine(value, time(0, 0), tzinfo=default_tz))
     match = _DATE.match(str(value).strip())
     if not match:
         return None
@@ -215,7 +215,16 @@ def parse_date(value: Any, default_tz: tzinfo) -> datetime | None:
         zone = _offset(offset) if offset else default_tz
     except ValueError:
         return None
-    return local.replace(tzinfo=zone)
+    return _in_range(local.replace(tzinfo=zone))
+
+
+def _in_range(moment: datetime) -> datetime | None:
+    # Year 1 or 9999 overflows when shown in another zone: such a date is not a date here.
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:
+        return None
+    return moment if 1970 <= year <= 9998 else None
 
 
 def _offset(text: str) -> tzinfo:

@@ -257,3 +257,14 @@ def test_arbitrary_bytes_parse_or_are_refused(
         assert "\n" not in str(exc)
         return
     assert render_issue(settings, issue).html
+
+
+@pytest.mark.parametrize("when", ["0001-01-01 00:00 +0900", "0001-01-01", "9999-12-31 23:59 -1200"])
+def test_a_date_at_the_ends_of_the_calendar_is_unreadable_not_a_crash(
+    settings: Settings, write_issue: WriteIssue, when: str
+) -> None:
+    with pytest.raises(IssueError, match="no date"):
+        parse_issue_file(settings, write_issue("calendar-end.md", date=when))
+    dated = parse_issue_file(settings, write_issue("2026-12-07-named.md", date=when))
+    assert dated.publish_at_local.year == 2026  # the file name's date, with a warning
+    assert any("cannot read date" in warning for warning in dated.warnings)

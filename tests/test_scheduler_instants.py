@@ -99,3 +99,20 @@ def test_every_wall_time_maps_to_one_utc_instant_that_reads_back(
     if "happens twice" in instant.note:
         later = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
         assert instant.utc < later
+
+
+@pytest.mark.parametrize(
+    "wall",
+    [
+        datetime(1, 1, 1, 0, 0),
+        datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=9))),
+        datetime(9999, 12, 31, 23, 59),
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))),
+        datetime(1969, 12, 31, 0, 0),
+    ],
+)
+def test_instants_at_the_ends_of_the_calendar_are_refused_not_overflowed(wall: datetime) -> None:
+    with pytest.raises(SchedulerError, match="out of range"):
+        local_instant(wall, ZoneInfo("Asia/Seoul"))
+    with pytest.raises(SchedulerError, match="out of range"):
+        parse_instant(wall.isoformat(), ZoneInfo("Asia/Seoul"))

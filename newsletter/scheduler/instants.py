@@ -33,7 +33,21 @@ class Instant:
 
 
 def local_instant(wall: datetime, zone: ZoneInfo) -> Instant:
-    """The UTC instant of the naive wall-clock time ``wall`` in ``zone`` (see module rule)."""
+    """The UTC instant of the wall-clock time ``wall`` in ``zone`` (see module rule);
+    :class:`SchedulerError` outside :data:`EARLIEST`–:data:`LATEST`."""
+    try:
+        instant = _local_instant(wall, zone)
+    except OverflowError:  # the first or last hours of the calendar in some zone
+        instant = None
+    if instant is None or not (EARLIEST <= instant.utc < LATEST):
+        raise SchedulerError(
+            f"{wall.isoformat()} is out of range: pick an instant between {EARLIEST.year} "
+            f"and {LATEST.year - 1}"
+        )
+    return instant
+
+
+def _local_instant(wall: datetime, zone: ZoneInfo) -> Instant:
     if wall.tzinfo is not None:
         return Instant(wall.astimezone(UTC))
     first = wall.replace(tzinfo=zone, fold=0)
@@ -64,16 +78,7 @@ def parse_instant(text: str, zone: ZoneInfo) -> Instant:
             f"{text!r} is not an ISO-8601 date-time (e.g. 2026-03-02T09:00 or "
             "2026-03-02T09:00+09:00)"
         ) from None
-    try:
-        instant = local_instant(parsed, zone)
-    except OverflowError:  # the first or last hours of the calendar in some zone
-        instant = None
-    if instant is None or not (EARLIEST <= instant.utc < LATEST):
-        raise SchedulerError(
-            f"{text!r} is out of range: pick an instant between {EARLIEST.year} and "
-            f"{LATEST.year - 1}"
-        )
-    return instant
+    return local_instant(parsed, zone)
 
 
 def describe(instant: datetime, zone: ZoneInfo) -> str:
