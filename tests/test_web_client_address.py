@@ -116,6 +116,8 @@ def test_admin_login_limit_holds_against_rotating_forwarded_for(
         ("10.0.0.1", ["not an ip"], "10.0.0.1"),
         ("10.0.0.1", [], "10.0.0.1"),
         ("::ffff:10.0.0.1", ["2001:db8::1"], "2001:db8::1"),
+        ("10.0.0.1", ["1.2.3.4", "5.6.7.8:5678"], "5.6.7.8"),  # a port some proxies add
+        ("10.0.0.1", ["[2001:db8::2]:443"], "2001:db8::2"),
     ],
 )
 def test_right_most_untrusted_hop(peer: str, hops: list[str], client: str) -> None:

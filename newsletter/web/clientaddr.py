@@ -24,9 +24,15 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def parse_ip(text: str) -> Address | None:
-    """``text`` as an IP address (v4-mapped IPv6 as IPv4), or ``None``."""
+    """``text`` as an IP address (v4-mapped IPv6 as IPv4), or ``None``. A port some proxies
+    add (``192.0.2.1:5678``, ``[2001:db8::1]:443``) is dropped."""
+    host = text.strip()
+    if host.startswith("[") and "]" in host:
+        host = host[1 : host.index("]")]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(host)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
