@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from newsletter.delivery.engine import start_send
 from newsletter.delivery.models import Delivery
-from newsletter.provider_event_service import ingest_verified
+from newsletter.events.service import ingest_verified
 from newsletter.services import Services
 from newsletter.web import admin_actions
 from newsletter.web.admin_auth import LOGIN_WINDOW, SESSION_COOKIE, AdminAuth

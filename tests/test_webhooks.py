@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from newsletter.provider_event_store import ProviderEventRecord
+from newsletter.events.store import ProviderEventRecord
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web import create_app

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send, SendStatus
-from newsletter.provider_event_store import outcome_counts
+from newsletter.events.store import outcome_counts
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web import create_app

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
-from newsletter.provider_event_store import ProviderEventRecord
+from newsletter.events.store import ProviderEventRecord
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web import create_app

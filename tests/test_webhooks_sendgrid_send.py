@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from newsletter.delivery.emulator import Emulator
 from newsletter.delivery.engine import start_send
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.provider_event_store import outcome_counts
+from newsletter.events.store import outcome_counts
 from newsletter.services import Services
 from newsletter.web import create_app
 from subscribers.models import Subscriber

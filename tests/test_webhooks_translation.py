@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.errors import ConfigError
-from newsletter.provider_events import (
-    ProviderEventKind,
+from newsletter.events.sendgrid import (
     WebhookRejected,
     load_public_key,
     parse_sendgrid_events,
@@ -19,6 +18,7 @@ from newsletter.provider_events import (
     translate_sendgrid_event,
     verify_signature,
 )
+from newsletter.events.types import ProviderEventKind
 from tests.webhook_support import SIGNATURE, TIMESTAMP, SendgridSigner, event
 
 

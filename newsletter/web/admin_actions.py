@@ -25,8 +25,8 @@ from newsletter.delivery.models import SendStatus
 from newsletter.delivery.reports import prefix_for_test_copy, sending_seconds
 from newsletter.delivery.transactional import send_transactional
 from newsletter.errors import SendStateError
+from newsletter.events.store import count_events, outcome_counts
 from newsletter.models import IssueStatus
-from newsletter.provider_event_store import count_events, outcome_counts
 from newsletter.render import preview_values, render_issue
 from newsletter.scheduler import store as schedule_store
 from newsletter.scheduler.instants import parse_instant

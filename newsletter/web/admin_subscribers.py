@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.provider_event_store import events_for_email
+from newsletter.events.store import events_for_email
 from newsletter.web import admin_actions as actions
 from newsletter.web import admin_store
 from newsletter.web.admin_charts import line_chart

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.provider_event_service import SendgridWebhook
-from newsletter.provider_events import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected
+from newsletter.events.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected
+from newsletter.events.service import SendgridWebhook
 
 router = APIRouter()
 

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter import db
-from newsletter.provider_event_effects import apply_effects
-from newsletter.provider_event_store import insert_new_events
-from newsletter.provider_events import (
-    TRACKING_KINDS,
+from newsletter.events.effects import apply_effects
+from newsletter.events.sendgrid import (
     WebhookRejected,
     check_timestamp,
     load_public_key,
@@ -23,6 +21,8 @@ from newsletter.provider_events import (
     translate_sendgrid,
     verify_signature,
 )
+from newsletter.events.store import insert_new_events
+from newsletter.events.types import TRACKING_KINDS
 from newsletter.services import Services
 
 

@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from newsletter.provider_event_store import (
+from newsletter.events.store import (
     newsletters_of_sends,
     record_outcomes,
     settle_unknown_deliveries,
 )
-from newsletter.provider_events import ProviderEvent
-from newsletter.provider_events import ProviderEventKind as Kind
+from newsletter.events.types import ProviderEvent
+from newsletter.events.types import ProviderEventKind as Kind
 from subscribers.errors import SubscriberError
 from subscribers.events import How
 from subscribers.privacy import mark_bounced, mark_complained

@@ -16,8 +16,6 @@ import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.events.types import ProviderEvent, ProviderEventKind
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -41,24 +40,6 @@ class WebhookRejected(NewsletterError):
         super().__init__(message)
         self.status = status
 
-
-class ProviderEventKind(StrEnum):
-    """What happened to one email, in the project's words."""
-
-    DELIVERED = "delivered"
-    DEFERRED = "deferred"
-    BOUNCED = "bounced"  # hard bounce: the address does not exist
-    BLOCKED = "blocked"  # soft bounce: refused this time (reputation, policy, full box)
-    DROPPED = "dropped"
-    COMPLAINED = "complained"
-    UNSUBSCRIBED = "unsubscribed"
-    GROUP_UNSUBSCRIBED = "group_unsubscribed"
-    OPENED = "opened"
-    CLICKED = "clicked"
-
-
-#: Engagement events: stored only when ``web.tracking`` is on.
-TRACKING_KINDS = frozenset({ProviderEventKind.OPENED, ProviderEventKind.CLICKED})
 
 #: SendGrid event name -> our kind. ``bounce`` is resolved by its ``type`` below.
 _SENDGRID_KINDS: Mapping[str, ProviderEventKind] = {
@@ -77,22 +58,6 @@ _SENDGRID_BOUNCE_TYPES: Mapping[str, ProviderEventKind] = {
     "bounce": ProviderEventKind.BOUNCED,
     "blocked": ProviderEventKind.BLOCKED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderEvent:
-    """One provider event, translated. ``event`` is the provider's own name for it."""
-
-    kind: ProviderEventKind
-    event: str
-    email: str
-    message_id: str
-    timestamp: int
-    event_id: str | None
-    send_id: int | None
-    delivery_id: int | None
-    reason: str
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
 
 def load_public_key(value: str) -> ec.EllipticCurvePublicKey:

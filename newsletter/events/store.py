@@ -28,7 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.delivery.models import DeliveryStatus, Send
-from newsletter.provider_events import PROVIDER_SENDGRID, ProviderEvent
+from newsletter.events.sendgrid import PROVIDER_SENDGRID
+from newsletter.events.types import ProviderEvent
 from subscribers.db import Base, utcnow
 
 
