@@ -17,7 +17,7 @@ from newsletter.models import Issue
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web import create_app
-from newsletter.web.admin_models import AdminLoginFailure
+from newsletter.web.admin.models import AdminLoginFailure
 from subscribers.models import Event
 from tests.admin_support import (
     PASSWORD,

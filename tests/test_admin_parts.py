@@ -16,9 +16,9 @@ from newsletter.delivery.engine import start_send
 from newsletter.delivery.models import Delivery
 from newsletter.events.service import ingest_verified
 from newsletter.services import Services
-from newsletter.web import admin_actions
-from newsletter.web.admin_auth import LOGIN_WINDOW, SESSION_COOKIE, AdminAuth
-from newsletter.web.admin_charts import line_chart
+from newsletter.web.admin import actions as admin_actions
+from newsletter.web.admin.auth import LOGIN_WINDOW, SESSION_COOKIE, AdminAuth
+from newsletter.web.admin.charts import line_chart
 from subscribers.models import Subscriber
 from tests.admin_support import SLUG, admin_services
 from tests.webhook_support import body_of, event

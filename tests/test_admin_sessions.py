@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from newsletter.services import Services
 from newsletter.web import create_app
-from newsletter.web.admin_models import AdminLoginFailure, AdminSessionRow
+from newsletter.web.admin.models import AdminLoginFailure, AdminSessionRow
 from subscribers.db import utcnow
 from tests.admin_support import PASSWORD, SLUG, admin_services, csrf_of
 from tests.test_admin import admin_events, login

@@ -22,7 +22,7 @@ from newsletter.delivery.reports import sending_seconds
 from newsletter.delivery.retry import RetryPolicy
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.services import Services
-from newsletter.web import admin_actions
+from newsletter.web.admin import actions as admin_actions
 from tests.fixtures.delivery import (
     RecordingSleep,
     add_audience,

@@ -20,9 +20,9 @@ from newsletter.outgoing_webhooks import service as webhooks
 from newsletter.outgoing_webhooks import store as webhook_store
 from newsletter.outgoing_webhooks.kinds import EVENT_TYPES
 from newsletter.services import Services
-from newsletter.web import admin_store
-from newsletter.web.admin_auth import AdminSession
-from newsletter.web.admin_deps import (
+from newsletter.web.admin import store as admin_store
+from newsletter.web.admin.auth import AdminSession
+from newsletter.web.admin.deps import (
     EditorDep,
     FormEditorDep,
     RowId,

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send
 from newsletter.models import Issue
-from newsletter.web.admin_models import AdminLoginFailure, AdminSessionRow
+from newsletter.web.admin.models import AdminLoginFailure, AdminSessionRow
 from subscribers.db import utcnow
 from subscribers.models import ConsentRecord, Event, Subscriber, Subscription
 

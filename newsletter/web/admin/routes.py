@@ -1,8 +1,8 @@
 """Routes: the editors' dashboard under /admin (login, issues, sends).
 
 Thin routes: each parses its form, checks the CSRF token, calls one function of
-:mod:`newsletter.web.admin_actions` and redirects (or renders). People live in
-:mod:`newsletter.web.admin_subscribers`. Without ``NEWSLETTER_ADMIN_PASSWORD`` every route
+:mod:`newsletter.web.admin.actions` and redirects (or renders). People live in
+:mod:`newsletter.web.admin.subscribers`. Without ``NEWSLETTER_ADMIN_PASSWORD`` every route
 here answers 404.
 """
 
@@ -17,10 +17,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import NewsletterError
-from newsletter.web import admin_actions as actions
-from newsletter.web import admin_integrations, admin_store, admin_subscribers
-from newsletter.web.admin_charts import line_chart
-from newsletter.web.admin_deps import (
+from newsletter.web.admin import actions
+from newsletter.web.admin import integrations as admin_integrations
+from newsletter.web.admin import store as admin_store
+from newsletter.web.admin import subscribers as admin_subscribers
+from newsletter.web.admin.charts import line_chart
+from newsletter.web.admin.deps import (
     AuthDep,
     CsrfField,
     EditorDep,

@@ -17,9 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from newsletter.errors import IssueNotFound
 from newsletter.resources import template_dirs
 from newsletter.services import Services
-from newsletter.web import admin_actions, admin_store
-from newsletter.web.admin_auth import AdminAuth, AdminSession
-from newsletter.web.admin_store import IssueRow
+from newsletter.web.admin import actions as admin_actions
+from newsletter.web.admin import store as admin_store
+from newsletter.web.admin.auth import AdminAuth, AdminSession
+from newsletter.web.admin.store import IssueRow
 from newsletter.web.handlers import ADMIN_DISABLED
 from newsletter.web.i18n import LANGUAGES, Catalog
 from newsletter.web.templating import Pages

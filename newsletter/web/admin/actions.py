@@ -32,8 +32,8 @@ from newsletter.scheduler import store as schedule_store
 from newsletter.scheduler.instants import parse_instant
 from newsletter.scheduler.service import SCHEDULABLE, ScheduleResult, cancel_issue, schedule_issue
 from newsletter.services import Services
-from newsletter.web import admin_store
-from newsletter.web.admin_auth import SESSION_MAX_AGE, AdminSession
+from newsletter.web.admin import store as admin_store
+from newsletter.web.admin.auth import SESSION_MAX_AGE, AdminSession
 from subscribers.addresses import parse_address
 from subscribers.bulk import ImportSummary, import_csv
 from subscribers.db import utcnow

@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.events.store import events_for_email
-from newsletter.web import admin_actions as actions
-from newsletter.web import admin_store
-from newsletter.web.admin_charts import line_chart
-from newsletter.web.admin_deps import (
+from newsletter.web.admin import actions
+from newsletter.web.admin import store as admin_store
+from newsletter.web.admin.charts import line_chart
+from newsletter.web.admin.deps import (
     EditorDep,
     FormEditorDep,
     RowId,
