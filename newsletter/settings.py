@@ -46,6 +46,7 @@ SECRET_VARIABLES = {
     "smtp_password": "NEWSLETTER_SMTP_PASSWORD",
     "sendgrid_api_key": "SENDGRID_API_KEY",
     "sendgrid_webhook_public_key": "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "dkim_private_key": "NEWSLETTER_DKIM_PRIVATE_KEY",
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -154,6 +155,18 @@ class RetrySettings(_Section):
     max_delay: Duration = timedelta(seconds=60)
 
 
+class DkimSettings(_Section):
+    """DKIM signing by the SMTP and outbox backends; off while ``selector`` is empty.
+
+    ``domain`` defaults to the domain of ``sender.email``; the key is the PEM file
+    ``key_file`` or ``NEWSLETTER_DKIM_PRIVATE_KEY`` (which wins).
+    """
+
+    selector: str = Field("", pattern=r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)?$")
+    domain: str = ""
+    key_file: Path | None = None
+
+
 class DeliverySettings(_Section):
     """How sends go out: the backend, batch size, rate limit and error policy."""
 
@@ -165,6 +178,7 @@ class DeliverySettings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     sendgrid: SendgridSettings = SendgridSettings()
     retry: RetrySettings = RetrySettings()
+    dkim: DkimSettings = DkimSettings()
 
 
 class SchedulerSettings(_Section):
@@ -270,6 +284,7 @@ class Secrets(_Section):
     smtp_password: str | None = None
     sendgrid_api_key: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    dkim_private_key: str | None = None
 
 
 class Settings(_Section):

@@ -3,6 +3,7 @@
 from newsletter.cli import (  # noqa: F401
     api_keys,
     core,
+    dkim,
     issues,
     outgoing_webhooks,
     schedule,

@@ -13,12 +13,16 @@ def make_backend(settings: Settings) -> Backend:
     delivery = settings.delivery
     if delivery.backend == "smtp":
         from newsletter.delivery.backends.smtp import SmtpBackend
+        from newsletter.delivery.dkim import load_signer
 
-        return SmtpBackend(delivery.smtp, password=settings.secrets.smtp_password)
+        return SmtpBackend(
+            delivery.smtp, password=settings.secrets.smtp_password, signer=load_signer(settings)
+        )
     if delivery.backend == "sendgrid":
         from newsletter.delivery.backends.sendgrid import SendgridBackend
 
         return SendgridBackend(delivery.sendgrid, api_key=settings.secrets.sendgrid_api_key)
     from newsletter.delivery.backends.outbox import OutboxBackend
+    from newsletter.delivery.dkim import load_signer
 
-    return OutboxBackend(settings.path(delivery.outbox_dir))
+    return OutboxBackend(settings.path(delivery.outbox_dir), signer=load_signer(settings))

@@ -6,24 +6,30 @@ import mailbox
 from pathlib import Path
 
 from newsletter.delivery.backends.base import Backend
+from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.message import Batch, Outcome, RecipientResult, build_message
 from newsletter.errors import PermanentBackendError
 
 
 class OutboxBackend(Backend):
-    """Writes each message into the Maildir at ``path`` (readable with ``mutt -f``)."""
+    """Writes each message into the Maildir at ``path`` (readable with ``mutt -f``),
+    DKIM-signed when a ``signer`` is given."""
 
     name = "outbox"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, signer: DkimSigner | None = None) -> None:
         self.path = path
+        self.signer = signer
 
     def build_payload(self, batch: Batch) -> list[bytes]:
         """One complete message per recipient."""
-        return [
+        messages = [
             build_message(batch.content, recipient, eight_bit=True)
             for recipient in batch.recipients
         ]
+        if self.signer is not None:
+            messages = [self.signer.sign(message) for message in messages]
+        return messages
 
     def post(self, payload: list[bytes]) -> list[str]:
         """Add every message to the Maildir; returns the Maildir keys."""

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from newsletter.delivery.backends.base import Backend
+from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.message import (
     Batch,
     Content,
@@ -37,6 +38,7 @@ class Envelope:
 
     content: Content
     to: Recipient
+    signer: DkimSigner | None = None
 
     @property
     def sender(self) -> str:
@@ -47,8 +49,12 @@ class Envelope:
         return self.to.email
 
     def data(self, *, eight_bit: bool) -> bytes:
-        """The message's bytes (raw UTF-8 bodies when the server takes 8BITMIME)."""
-        return build_message(self.content, self.to, eight_bit=eight_bit)
+        """The message's bytes (raw UTF-8 bodies when the server takes 8BITMIME), signed
+        with DKIM when there is a signer: then always 7-bit (RFC 6376 5.3), so that no relay
+        on the way converts the body and breaks the signature."""
+        if self.signer is None:
+            return build_message(self.content, self.to, eight_bit=eight_bit)
+        return self.signer.sign(build_message(self.content, self.to, eight_bit=False))
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -67,7 +73,12 @@ class SmtpBackend(Backend):
     parallel_batches = 2
 
     def __init__(
-        self, settings: SmtpSettings, *, password: str | None = None, pipelining: bool | None = None
+        self,
+        settings: SmtpSettings,
+        *,
+        password: str | None = None,
+        pipelining: bool | None = None,
+        signer: DkimSigner | None = None,
     ) -> None:
         if settings.username and not password:
             raise ConfigError("delivery.smtp.username is set but NEWSLETTER_SMTP_PASSWORD is not")
@@ -75,12 +86,13 @@ class SmtpBackend(Backend):
         self.password = password
         # None: pipeline when the server advertises PIPELINING (RFC 2920); True/False forces.
         self.pipelining = pipelining
+        self.signer = signer
         self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(settings.connections, thread_name_prefix="smtp")
 
     def build_payload(self, batch: Batch) -> list[Envelope]:
         """One envelope per recipient (its message is built when it is sent)."""
-        return [Envelope(batch.content, r) for r in batch.recipients]
+        return [Envelope(batch.content, r, self.signer) for r in batch.recipients]
 
     def post(self, payload: list[Envelope]) -> list[tuple[Outcome, str]]:
         """Send every envelope over the pooled connections, in parallel.
