@@ -27,8 +27,10 @@ from newsletter.outgoing_webhooks.relay import relay
 from newsletter.outgoing_webhooks.runner import WebhookRunner
 from newsletter.outgoing_webhooks.service import add_endpoint
 from newsletter.services import Services
+from newsletter.web import create_app
 from subscribers import service
 from subscribers.db import utcnow
+from tests.fixtures.api import MakeKey
 from tests.fixtures.delivery import add_audience
 from tests.fixtures.issues import WriteIssue
 from tests.fixtures.receiver import Receiver, dumps, free_port
@@ -240,3 +242,17 @@ def test_cli_add_shows_the_secret_once_and_refuses_bad_input(config_path: Path) 
         assert bad.exit_code != 0
     assert runner.invoke(cli, [*config, "webhooks", "remove", "1"]).exit_code == 0
     assert json.loads(runner.invoke(cli, [*config, "webhooks", "list", "--json"]).stdout) == []
+
+
+def test_serve_runs_the_loop_in_its_lifespan(
+    services: Services, receiver: Receiver, api_key: MakeKey
+) -> None:
+    _endpoint(services, receiver, "subscriber.created")
+    app = create_app(services, outgoing_webhooks=True)  # as `newsletter serve` builds it
+    with TestClient(app, base_url=services.settings.site.url) as client:
+        headers = {"Authorization": f"Bearer {api_key()}"}
+        client.post("/api/v1/subscribers", json={"email": "s@example.org"}, headers=headers)
+        deadline = time.monotonic() + 20
+        while not receiver.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert receiver.types() == ["subscriber.created"]
