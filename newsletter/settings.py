@@ -74,6 +74,8 @@ def _one_line(value: str) -> str:
 
 #: Text that reaches an email header (From, Reply-To, List-Id, List-Unsubscribe): one line.
 OneLine = Annotated[str, AfterValidator(_one_line)]
+#: The UTM parameters a newsletter may add to its tracked links.
+UtmKey = Literal["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
 
 
 class _Section(BaseModel):
@@ -256,6 +258,19 @@ class NewsletterSettings(_Section):
     logo: str = ""
     logo_alt: str = ""
     footer: str = ""
+    #: Click tracking (docs/tracking.md): ``off`` (the default: links go out untouched),
+    #: ``aggregate`` (counted per issue, no subscriber id with a click) or ``per_reader``.
+    tracking: Literal["off", "aggregate", "per_reader"] = "off"
+    #: An open pixel in tracked emails (only with ``tracking`` on).
+    opens: bool = False
+    #: UTM parameters added to tracked links (``utm_source`` ...); ``{slug}`` is the issue.
+    utm: dict[UtmKey, str] = Field(default_factory=dict)
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare ``off`` as false: that is the word the docs use.
+        return "off" if value is False else value
 
     @field_validator("logo")
     @classmethod

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from newsletter.delivery import SendResult
     from newsletter.delivery.engine import Progress as ProgressCallback
     from newsletter.delivery.reports import SendPlan, SendReport
+    from newsletter.tracking.report import Engagement
 
 sends_app = typer.Typer(help="Sends: list, show, resume, cancel.", no_args_is_help=True)
 app.add_typer(sends_app, name="sends")
@@ -143,25 +144,65 @@ def stats(
     ctx: typer.Context,
     slug: str | None = typer.Argument(None, help="An issue's slug (default: every send)."),
     as_json: bool = JSON,
+    as_csv: bool = typer.Option(False, "--csv", help="With SLUG: the engagement report as CSV."),
 ) -> None:
-    """Delivery statistics: per send, or for one issue."""
+    """Delivery statistics per send; for one issue also who clicked (people, not scanners)."""
     from newsletter.delivery.reports import list_reports, report_for_issue
 
     svc = services(ctx)
     if slug is None:
         reports = list_reports(svc)
-    else:
-        found = report_for_issue(svc, slug)
-        if found is None:
-            raise DeliveryError(f"issue {slug!r} has not been sent")
-        reports = [found]
-    if as_json:
-        print_json([dataclasses.asdict(r) for r in reports])
+        if as_json:
+            print_json([dataclasses.asdict(r) for r in reports])
+            return
+        for report in reports:
+            _print_lines(_report_lines(report))
         return
-    for report in reports:
-        for line in _report_lines(report):
-            console.print(line, highlight=False)
-        console.print("")
+    found = report_for_issue(svc, slug)
+    if found is None:
+        raise DeliveryError(f"issue {slug!r} has not been sent")
+    from newsletter.tracking.report import engagement_csv, engagement_for_issue
+
+    engagement = engagement_for_issue(svc, slug)
+    if as_csv:
+        typer.echo(engagement_csv(engagement), nl=False)
+    elif as_json:
+        print_json([{**dataclasses.asdict(found), "engagement": engagement.as_dict()}])
+    else:
+        _print_lines(_report_lines(found) + engagement_lines(engagement))
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        console.print(line, highlight=False)
+    console.print("")
+
+
+def engagement_lines(e: Engagement) -> list[str]:
+    """The engagement report as the terminal shows it."""
+    if e.tracking == "off" and not e.clickers and not e.machine_hits:
+        head = ["  tracking: off (clicks are not measured; see docs/tracking.md)"]
+    else:
+        head = [
+            f"  tracking: {e.tracking}; people who clicked: {e.clickers} of {e.delivered}"
+            f" delivered ({e.click_rate:.1%}); opened: {e.openers}",
+            f"  machine hits (not counted): {e.machine_hits}"
+            + "".join(f"; {reason} {n}" for reason, n in e.machine_reasons.items()),
+        ]
+    lines = [
+        *head,
+        f"  bounces {e.bounces}, complaints {e.complaints}, unsubscribes {e.unsubscribes}",
+    ]
+    lines += [
+        f"  {p.name}: {p.clickers} of {p.delivered} ({p.click_rate:.1%})"
+        for p in e.providers
+        if p.delivered or p.clickers
+    ]
+    lines += [
+        f"  {link.clickers} clicked {link.url} ({link.machine_hits} by machines)"
+        for link in e.links
+    ]
+    return lines
 
 
 @app.command()

@@ -19,6 +19,7 @@ from newsletter.services import Services
 
 if TYPE_CHECKING:
     from newsletter.render import RenderedIssue
+    from newsletter.tracking.service import ReaderParts
 
 #: Loads and renders the issue with a slug (a seam: tests hand in their own).
 Renderer = Callable[[Services, str], "RenderedIssue"]
@@ -80,10 +81,18 @@ def issue_content(
 
 
 def recipient_for(
-    row: ClaimedDelivery, *, links: Links, name_fallback: str, delivery_id: int | None
+    row: ClaimedDelivery,
+    *,
+    links: Links,
+    name_fallback: str,
+    delivery_id: int | None,
+    track: ReaderParts | None = None,
 ) -> Recipient:
-    """One claimed ledger row as a backend recipient with its links and headers."""
+    """One claimed ledger row as a backend recipient with its links and headers
+    (and its part of the tracking tokens when the send is tracked)."""
     values = links.values(row.subscriber_id, name=row.name or name_fallback)
+    if track is not None:
+        track.add_to(values, delivery_id=delivery_id, email=row.email)
     return Recipient(
         email=row.email,
         name=row.name,

@@ -34,6 +34,7 @@ from newsletter.delivery.pipeline import Pipeline
 from newsletter.delivery.retry import RetryPolicy
 from newsletter.errors import SendNotFound
 from newsletter.services import Services
+from newsletter.tracking.service import ReaderParts, tracked_issue
 from subscribers.db import utcnow
 
 log = logging.getLogger("newsletter.delivery")
@@ -92,6 +93,7 @@ def run_batches(
         send = _get(services, send_id)
         settings = services.settings
         rendered = opts.renderer(services, send.issue_slug)
+        rendered, track = tracked_issue(services, rendered, send_id=send_id)
         links = Links(settings, services.tokens, send.newsletter_id)
         backend = opts.backend or make_backend(settings)
         rate = settings.delivery.rate_limit_per_second
@@ -110,6 +112,7 @@ def run_batches(
             pipeline=pipeline,
             links=links,
             name_fallback=rendered.name_fallback,
+            track=track,
             progress=opts.progress,
             batch_size=_batch_size(settings.delivery.batch_size, backend.max_batch, rate),
         )
@@ -150,6 +153,7 @@ class _BatchLoop:
     pipeline: Pipeline
     links: Links
     name_fallback: str
+    track: ReaderParts | None
     progress: Progress | None
     batch_size: int
     stop: threading.Event = field(default_factory=threading.Event)
@@ -195,7 +199,11 @@ class _BatchLoop:
             return False
         recipients = [
             recipient_for(
-                row, links=self.links, name_fallback=self.name_fallback, delivery_id=row.delivery_id
+                row,
+                links=self.links,
+                name_fallback=self.name_fallback,
+                delivery_id=row.delivery_id,
+                track=self.track,
             )
             for row in rows
         ]

@@ -10,6 +10,8 @@ from newsletter.api.app import PREFIX, create_api
 from newsletter.outgoing_webhooks.runner import webhooks_lifespan
 from newsletter.scheduler.lifespan import scheduler_lifespan
 from newsletter.services import Services
+from newsletter.tracking import routes as tracking_routes
+from newsletter.tracking.recorder import tracking_lifespan
 from newsletter.web import admin, archive, deps, public, webhooks
 from newsletter.web.clientaddr import ClientAddress
 from newsletter.web.security import SecurityHeaders
@@ -29,6 +31,10 @@ def create_app(
         title=services.settings.site.name, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     app.state.services = services
+    # /l/ and /o/: their hits are written in batches by the lifespan (every second, at exit).
+    app.router.lifespan_context = tracking_lifespan(
+        tracking_routes.install(app, services), app.router.lifespan_context
+    )
     deps.install(app, services)  # pages, mailer, error handlers
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, referrer policy on every response
     # Added last, so outermost: every route and middleware sees the decided client address.

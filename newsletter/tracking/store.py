@@ -1,0 +1,179 @@
+"""All tracking SQL: a send's links, hits written in batches, verdicts, report reads, erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from newsletter.delivery.models import Delivery, DeliveryStatus, Send
+from newsletter.tracking.classify import ReaderHit
+from newsletter.tracking.models import Hit, TrackedLink
+from newsletter.tracking.rewrite import LinkRow
+from subscribers.models import Event, Subscriber
+
+_HITS = cast(Table, Hit.__table__)
+#: (link index, kind, reader, provider, reason, at) of one hit.
+HitRow = tuple[int, str, str, str, str, datetime]
+
+
+def send_links(session: Session, send_id: int) -> list[LinkRow]:
+    """Every tracked index of a send, in index order."""
+    stmt = (
+        select(TrackedLink.index, TrackedLink.kind, TrackedLink.url)
+        .where(TrackedLink.send_id == send_id)
+        .order_by(TrackedLink.index)
+    )
+    return [LinkRow(index, kind, url) for index, kind, url in session.execute(stmt)]
+
+
+def add_links(session: Session, send_id: int, rows: Sequence[LinkRow]) -> bool:
+    """Insert a send's new tracked indexes; False when another runner inserted first."""
+    if not rows:
+        return True
+    values = [{"send_id": send_id, "index": r.index, "kind": r.kind, "url": r.url} for r in rows]
+    try:
+        with session.begin_nested():
+            session.execute(insert(TrackedLink), values)
+    except IntegrityError:
+        return False
+    return True
+
+
+def insert_hits(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write a batch of hits in one statement (executemany)."""
+    if rows:
+        session.execute(insert(_HITS), list(rows))
+
+
+def subscribers_of_deliveries(session: Session, delivery_ids: Iterable[int]) -> dict[int, int]:
+    """delivery id → subscriber id, for the per_reader hits of a batch."""
+    ids = sorted(set(delivery_ids))
+    if not ids:
+        return {}
+    stmt = select(Delivery.id, Delivery.subscriber_id).where(Delivery.id.in_(ids))
+    return {int(d): int(s) for d, s in session.execute(stmt)}
+
+
+def reader_hits(
+    session: Session, readers: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], list[ReaderHit]]:
+    """(send, reader) → every hit of that reader, for the window rules."""
+    keys = sorted(set(readers))
+    found: dict[tuple[int, str], list[ReaderHit]] = {key: [] for key in keys}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        stmt = select(
+            Hit.send_id,
+            Hit.reader,
+            Hit.id,
+            Hit.at,
+            Hit.kind,
+            Hit.link_index,
+            Hit.method,
+            Hit.hit_reason,
+        ).where(tuple_(Hit.send_id, Hit.reader).in_(chunk))
+        for row in session.execute(stmt):
+            hit = ReaderHit(row.id, row.at, row.kind, row.link_index, row.method, row.hit_reason)
+            found[(row.send_id, row.reader)].append(hit)
+    return found
+
+
+def hit_reasons(session: Session, hit_ids: Sequence[int]) -> dict[int, str]:
+    """The stored final reason of each hit."""
+    if not hit_ids:
+        return {}
+    stmt = select(Hit.id, Hit.reason).where(Hit.id.in_(hit_ids))
+    return {int(i): str(r) for i, r in session.execute(stmt)}
+
+
+def set_reasons(session: Session, reasons: Mapping[int, str]) -> None:
+    """Store changed final reasons (hit id → reason)."""
+    for hit_id, reason in reasons.items():
+        session.execute(update(Hit).where(Hit.id == hit_id).values(reason=reason))
+
+
+def get_send_by_slug(session: Session, slug: str) -> Send | None:
+    """The send of an issue."""
+    return session.scalars(select(Send).where(Send.issue_slug == slug)).first()
+
+
+def recent_sends(session: Session, newsletter_id: str | None, *, limit: int) -> list[Send]:
+    """The last sends (of one newsletter, or all), newest first."""
+    stmt = select(Send).order_by(Send.id.desc()).limit(limit)
+    if newsletter_id:
+        stmt = stmt.where(Send.newsletter_id == newsletter_id)
+    return list(session.scalars(stmt))
+
+
+def delivered_providers(session: Session, send_id: int) -> list[str]:
+    """The address of every accepted delivery of a send (for the per-provider split)."""
+    stmt = (
+        select(Subscriber.email)
+        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+        .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.ACCEPTED)
+    )
+    return [str(email) for email in session.scalars(stmt)]
+
+
+def accepted_without_subscriber(session: Session, send_id: int) -> int:
+    """Accepted deliveries whose subscriber is gone (erased): counted as ``other``."""
+    stmt = (
+        select(func.count())
+        .select_from(Delivery)
+        .outerjoin(Subscriber, Delivery.subscriber_id == Subscriber.id)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.status == DeliveryStatus.ACCEPTED,
+            Subscriber.id.is_(None),
+        )
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def send_hits(session: Session, send_id: int) -> list[HitRow]:
+    """(index, kind, reader, provider, reason, at) of every hit of a send."""
+    stmt = select(Hit.link_index, Hit.kind, Hit.reader, Hit.provider, Hit.reason, Hit.at).where(
+        Hit.send_id == send_id
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def unsubscribes_after(session: Session, send: Send) -> int:
+    """Readers of the send who unsubscribed from its newsletter after it started."""
+    since = send.started_at or send.created_at
+    stmt = select(func.count(func.distinct(Event.subscriber_id))).where(
+        Event.kind == "unsubscribed",
+        Event.newsletter_id == send.newsletter_id,
+        Event.created_at >= since,
+        Event.subscriber_id.in_(select(Delivery.subscriber_id).where(Delivery.send_id == send.id)),
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def subscriber_clicks(session: Session, subscriber_id: int) -> list[tuple[str, str, str, datetime]]:
+    """A reader's own clicks (per_reader sends): (issue slug, url, reason, when)."""
+    stmt = (
+        select(Send.issue_slug, TrackedLink.url, Hit.reason, Hit.at)
+        .join(Send, Send.id == Hit.send_id)
+        .join(
+            TrackedLink,
+            and_(TrackedLink.send_id == Hit.send_id, TrackedLink.index == Hit.link_index),
+        )
+        .where(Hit.subscriber_id == subscriber_id, Hit.kind != "open")
+        .order_by(Hit.at)
+    )
+    return [(str(s), str(u), str(r), at) for s, u, r, at in session.execute(stmt)]
+
+
+def erase_subscriber_hits(session: Session, subscriber_id: int) -> int:
+    """Delete every hit tied to a subscriber (erasure); how many."""
+    deliveries = select(Delivery.id).where(Delivery.subscriber_id == subscriber_id)
+    result = session.execute(
+        delete(Hit).where((Hit.subscriber_id == subscriber_id) | Hit.delivery_id.in_(deliveries))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
