@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Send
 from newsletter.errors import SendNotFound
-from newsletter.provider_event_store import outcome_counts
+from newsletter.events.store import outcome_counts
 from newsletter.services import Services
 from newsletter.tracking import store
 from newsletter.tracking.models import LinkKind
