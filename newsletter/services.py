@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,9 @@ from newsletter import db
 from newsletter.settings import Settings
 from subscribers.newsletters import sync_newsletters
 from subscribers.tokens import TokenSigner, signing_keys
+
+if TYPE_CHECKING:
+    from newsletter.delivery.verp import VerpSigner
 
 
 @dataclass
@@ -38,13 +42,24 @@ class Services:
         return cls(settings=settings, engine=engine, sessions=sessions)
 
     @cached_property
-    def tokens(self) -> TokenSigner:
-        """The signer of confirm/unsubscribe/preferences links (``NEWSLETTER_SECRET_KEY``,
-        comma-separated for rotation; else a dev secret in ``<base_dir>/.secret_key``)."""
-        keys = signing_keys(
+    def secret_keys(self) -> list[str]:
+        """``NEWSLETTER_SECRET_KEY`` (comma-separated, newest first, for rotation), else a
+        dev secret in ``<base_dir>/.secret_key``."""
+        return signing_keys(
             self.settings.secrets.secret_key, dev_key_path=self.settings.base_dir / ".secret_key"
         )
-        return TokenSigner(keys)
+
+    @cached_property
+    def tokens(self) -> TokenSigner:
+        """The signer of confirm/unsubscribe/preferences links."""
+        return TokenSigner(self.secret_keys)
+
+    @cached_property
+    def verp(self) -> VerpSigner:
+        """The signer of VERP return paths and unsubscribe mailtos (``delivery.bounce_domain``)."""
+        from newsletter.delivery.verp import VerpSigner  # delivery/ imports this module
+
+        return VerpSigner(self.secret_keys)
 
     def close(self) -> None:
         """Release the database connections."""

@@ -181,6 +181,9 @@ class DeliverySettings(_Section):
     sendgrid: SendgridSettings = SendgridSettings()
     retry: RetrySettings = RetrySettings()
     dkim: DkimSettings = DkimSettings()
+    #: VERP (docs/delivery.md): with a domain, each email's envelope sender is
+    #: ``bounces+TOKEN@`` it and its List-Unsubscribe mailto ``unsubscribe+TOKEN@`` it.
+    bounce_domain: str = Field("", pattern=r"^([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+)?$")
 
 
 class SchedulerSettings(_Section):

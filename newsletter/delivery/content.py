@@ -97,8 +97,9 @@ def recipient_for(
         email=row.email,
         name=row.name,
         values=values,
-        headers=links.headers(values["unsubscribe_url"]),
+        headers=links.headers(values["unsubscribe_url"], delivery_id=delivery_id),
         delivery_id=delivery_id,
+        return_path=links.return_path(delivery_id),
     )
 
 

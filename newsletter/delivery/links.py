@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from email.header import Header
 from urllib.parse import urlsplit
 
+from newsletter.delivery.verp import VerpPurpose, VerpSigner
 from newsletter.settings import Settings
 from subscribers.tokens import TokenPurpose, TokenSigner
 
@@ -22,6 +23,8 @@ class Links:
     settings: Settings
     signer: TokenSigner
     newsletter_id: str
+    #: VERP addresses for ledger deliveries when ``delivery.bounce_domain`` is set.
+    verp: VerpSigner | None = None
 
     def values(self, subscriber_id: int, *, name: str = "", slug: str = "") -> dict[str, str]:
         """The personal values: ``name``, ``unsubscribe_url``, ``preferences_url``, ``view_url``."""
@@ -51,8 +54,25 @@ class Links:
         phrase = f'"{name}"' if name.isascii() else encoded
         return f"{phrase} <{newsletter.id}.{host}>"
 
-    def headers(self, unsubscribe_url: str) -> dict[str, str]:
-        """The per-recipient ``List-Unsubscribe`` pair for ``unsubscribe_url``."""
+    def return_path(self, delivery_id: int | None) -> str:
+        """The VERP envelope sender ``bounces+TOKEN@bounce_domain`` of a ledger delivery;
+        empty (the From address is used) without a bounce domain or a delivery."""
+        domain = self.settings.delivery.bounce_domain
+        if not domain or self.verp is None or delivery_id is None:
+            return ""
+        return self.verp.address(VerpPurpose.BOUNCE, delivery_id, domain)
+
+    def headers(self, unsubscribe_url: str, *, delivery_id: int | None = None) -> dict[str, str]:
+        """The per-recipient ``List-Unsubscribe`` pair for ``unsubscribe_url``; its mailto is
+        ``unsubscribe+TOKEN@bounce_domain`` for a ledger delivery when VERP is on (read by
+        ``newsletter mailbox process``), else the From address with the token as subject."""
+        domain = self.settings.delivery.bounce_domain
+        if domain and self.verp is not None and delivery_id is not None:
+            address = self.verp.address(VerpPurpose.UNSUBSCRIBE, delivery_id, domain)
+            return {
+                "List-Unsubscribe": f"<{unsubscribe_url}>, <mailto:{address}?subject=unsubscribe>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
         # Tokens are base64url and a dot: safe in a mailto query as they are.
         token = unsubscribe_url.rpartition("/")[2]
         sender = self.settings.sender_for(self.newsletter_id).from_email

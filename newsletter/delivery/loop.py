@@ -94,7 +94,7 @@ def run_batches(
         settings = services.settings
         rendered = opts.renderer(services, send.issue_slug)
         rendered, track = tracked_issue(services, rendered, send_id=send_id)
-        links = Links(settings, services.tokens, send.newsletter_id)
+        links = Links(settings, services.tokens, send.newsletter_id, services.verp)
         backend = opts.backend or make_backend(settings)
         rate = settings.delivery.rate_limit_per_second
         pipeline = Pipeline(

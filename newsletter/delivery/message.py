@@ -60,6 +60,8 @@ class Recipient:
     values: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     delivery_id: int | None = None
+    #: The envelope sender (VERP ``bounces+TOKEN@…``); empty: the From address.
+    return_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)

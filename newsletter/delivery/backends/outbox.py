@@ -29,7 +29,14 @@ class OutboxBackend(Backend):
         ]
         if self.signer is not None:
             messages = [self.signer.sign(message) for message in messages]
-        return messages
+        # What a delivering MTA records of the envelope sender (the VERP return path) in a
+        # Maildir; outside the DKIM signature, as it would be.
+        return [
+            f"Return-Path: <{r.return_path}>\r\n".encode("ascii") + message
+            if r.return_path
+            else message
+            for r, message in zip(batch.recipients, messages, strict=True)
+        ]
 
     def post(self, payload: list[bytes]) -> list[str]:
         """Add every message to the Maildir; returns the Maildir keys."""

@@ -42,7 +42,8 @@ class Envelope:
 
     @property
     def sender(self) -> str:
-        return self.content.from_email
+        """The envelope sender: the recipient's VERP return path, else the From address."""
+        return self.to.return_path or self.content.from_email
 
     @property
     def recipient(self) -> str:
