@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.web",
     "tests.fixtures.postgres",
     "tests.fixtures.api",
+    "tests.fixtures.tracking",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.fixtures.web import body_html, body_text
 from tests.tracking_support import (
     LINKS,
     READERS,
+    Tracked,
     app_client,
     delivered,
     path_of,
     send_issue,
     tracked_links,
-    tracked_project,
 )
 
 pytestmark = pytest.mark.db
 
 
-def test_tracking_is_off_by_default_and_links_go_out_untouched(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch)
+def test_tracking_is_off_by_default_and_links_go_out_untouched(tracked: Tracked) -> None:
+    services = tracked()
     assert services.settings.newsletter("weekly").tracking == "off"
     send_issue(services, readers=READERS[:1])
     message = delivered(services, READERS[0])
@@ -32,16 +28,14 @@ def test_tracking_is_off_by_default_and_links_go_out_untouched(
     assert 'href="https://example.com/a?x=1&amp;y=%ED%95%9C#part-2"' in body_html(message)
 
 
-def test_yaml_off_reads_as_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking=False)  # YAML's bare `off`
+def test_yaml_off_reads_as_off(tracked: Tracked) -> None:
+    services = tracked(tracking=False)  # YAML's bare `off`
     assert services.settings.newsletter("weekly").tracking == "off"
 
 
 @pytest.mark.parametrize("mode", ["aggregate", "per_reader"])
-def test_every_campaign_link_redirects_to_its_exact_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking=mode)
+def test_every_campaign_link_redirects_to_its_exact_url(tracked: Tracked, mode: str) -> None:
+    services = tracked(tracking=mode)
     send_issue(services)
     with app_client(services) as client:
         for email in READERS:
@@ -67,10 +61,8 @@ def test_every_campaign_link_redirects_to_its_exact_url(
             assert LINKS[2] not in text and path_of(urls[3]) in text
 
 
-def test_each_reader_gets_personal_tokens_rendered_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking="per_reader")
+def test_each_reader_gets_personal_tokens_rendered_once(tracked: Tracked) -> None:
+    services = tracked(tracking="per_reader")
     send_issue(services)
     firsts = {tracked_links(delivered(services, email))[0] for email in READERS}
     assert len(firsts) == len(READERS)
@@ -78,8 +70,8 @@ def test_each_reader_gets_personal_tokens_rendered_once(
     assert len({tuple(url.rsplit(".", 2)[1:]) for url in firsts}) == 1
 
 
-def test_forged_or_altered_tokens_404(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking="per_reader", opens=True)
+def test_forged_or_altered_tokens_404(tracked: Tracked) -> None:
+    services = tracked(tracking="per_reader", opens=True)
     send_issue(services, readers=READERS[:2])
     one = path_of(tracked_links(delivered(services, READERS[0]))[0])
     two = path_of(tracked_links(delivered(services, READERS[1]))[1])
@@ -107,8 +99,8 @@ def test_forged_or_altered_tokens_404(tmp_path: Path, monkeypatch: pytest.Monkey
             assert "location" not in response.headers
 
 
-def test_open_pixel_only_with_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking="aggregate", opens=True)
+def test_open_pixel_only_with_opens(tracked: Tracked) -> None:
+    services = tracked(tracking="aggregate", opens=True)
     send_issue(services, readers=READERS[:1])
     html = body_html(delivered(services, READERS[0]))
     assert html.count("https://news.example.org/o/") == 1
@@ -118,11 +110,9 @@ def test_open_pixel_only_with_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert response.status_code == 200 and response.headers["content-type"] == "image/gif"
 
 
-def test_utm_parameters_are_added_keeping_query_and_fragment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_utm_parameters_are_added_keeping_query_and_fragment(tracked: Tracked) -> None:
     utm = {"utm_source": "newsletter", "utm_campaign": "{slug}"}
-    services = tracked_project(tmp_path, monkeypatch, tracking="aggregate", utm=utm)
+    services = tracked(tracking="aggregate", utm=utm)
     send_issue(services, readers=READERS[:1])
     urls = tracked_links(delivered(services, READERS[0]))
     with app_client(services) as client:

@@ -15,13 +15,13 @@ from newsletter.tracking.models import Hit
 from newsletter.tracking.report import engagement_csv, engagement_for_issue
 from tests.tracking_support import (
     READERS,
+    Tracked,
     app_client,
     delivered,
     flush,
     path_of,
     send_issue,
     tracked_links,
-    tracked_project,
 )
 
 pytestmark = pytest.mark.db
@@ -34,10 +34,8 @@ POSING = {"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/126.0 
 
 
 @pytest.mark.parametrize("mode", ["per_reader", "aggregate"])
-def test_only_the_person_is_counted_under_their_provider(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking=mode)
+def test_only_the_person_is_counted_under_their_provider(tracked: Tracked, mode: str) -> None:
+    services = tracked(tracking=mode)
     send_issue(services)
     naver, daum, hanmail, gmail, outlook = (
         [path_of(u) for u in tracked_links(delivered(services, email))] for email in READERS
@@ -90,10 +88,8 @@ def test_only_the_person_is_counted_under_their_provider(
     assert "provider,Naver,1,1,1.0" in csv_text
 
 
-def test_a_trap_hit_later_turns_earlier_hits_of_that_email_into_machine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking="per_reader")
+def test_a_trap_hit_later_turns_earlier_hits_of_that_email_into_machine(tracked: Tracked) -> None:
+    services = tracked(tracking="per_reader")
     send_issue(services, readers=READERS[:1])
     links = [path_of(u) for u in tracked_links(delivered(services, READERS[0]))]
     with app_client(services) as client:
@@ -107,10 +103,8 @@ def test_a_trap_hit_later_turns_earlier_hits_of_that_email_into_machine(
     assert report.machine_reasons == {"trap": 1, "trap-window": 1}
 
 
-def test_hits_are_written_by_the_lifespan_at_shutdown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking="aggregate")
+def test_hits_are_written_by_the_lifespan_at_shutdown(tracked: Tracked) -> None:
+    services = tracked(tracking="aggregate")
     send_issue(services, readers=READERS[:1])
     link = path_of(tracked_links(delivered(services, READERS[0]))[0])
     with app_client(services) as client:
@@ -118,10 +112,8 @@ def test_hits_are_written_by_the_lifespan_at_shutdown(
     assert engagement_for_issue(services, "hello").clickers == 1
 
 
-def test_stats_command_prints_people_and_machines_apart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services = tracked_project(tmp_path, monkeypatch, tracking="per_reader")
+def test_stats_command_prints_people_and_machines_apart(tracked: Tracked, tmp_path: Path) -> None:
+    services = tracked(tracking="per_reader")
     send_issue(services, readers=READERS[:2])
     naver = [path_of(u) for u in tracked_links(delivered(services, READERS[0]))]
     with app_client(services) as client:

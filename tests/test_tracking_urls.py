@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import html
+import itertools
 import shutil
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +17,7 @@ from newsletter.services import Services
 from newsletter.tracking.routes import location
 from tests.fixtures.delivery import rendered_issue
 from tests.fixtures.web import add_subscriber
-from tests.tracking_support import app_client, delivered, path_of, tracked_links, tracked_project
+from tests.tracking_support import app_client, delivered, path_of, tracked_links, with_tracking
 
 pytestmark = pytest.mark.db
 
@@ -42,8 +41,8 @@ URLS = st.builds(
 )
 
 
-def _issue(urls: list[str]) -> RenderedIssue:
-    base = rendered_issue("hello")
+def _issue(slug: str, urls: list[str]) -> RenderedIssue:
+    base = rendered_issue(slug)
     links = "".join(f'<p><a href="{html.escape(url)}">{n}</a></p>' for n, url in enumerate(urls))
     return replace(base, html=base.html.replace("</body>", links + "</body>"))
 
@@ -53,28 +52,32 @@ def _issue(urls: list[str]) -> RenderedIssue:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(st.lists(URLS, min_size=1, max_size=15, unique=True))
+@given(urls=st.lists(URLS, min_size=1, max_size=15, unique=True))
 def test_redirect_targets_are_the_sent_urls_byte_for_byte(
-    monkeypatch: pytest.MonkeyPatch, urls: list[str]
+    services: Services, urls: list[str]
 ) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="tracking-urls-"))
-    try:
-        services = tracked_project(folder, monkeypatch, tracking="per_reader")
-        _send(services, urls)
-        sent = tracked_links(delivered(services, "reader@naver.com"))
-        assert len(sent) == len(urls) + 1  # and the trap
-        with app_client(services) as client:
-            targets = [client.get(path_of(url)).headers["location"] for url in sent[:-1]]
-        assert targets == urls
-        services.close()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    tracked = with_tracking(services, tracking="per_reader")
+    if not _READER:
+        _READER.append(add_subscriber(services, "reader@naver.com", ("weekly",)))
+    outbox = services.settings.path(services.settings.delivery.outbox_dir)
+    shutil.rmtree(outbox, ignore_errors=True)
+    slug = f"hello-{next(_SLUGS)}"
+    options = RunOptions(renderer=lambda _services, _slug: _issue(slug, urls))
+    assert start_send(tracked, slug, options=options).status == "sent"
+    sent = tracked_links(delivered(services, "reader@naver.com"))
+    assert len(sent) == len(urls) + 1  # and the trap
+    with app_client(tracked) as client:
+        targets = [client.get(path_of(url)).headers["location"] for url in sent[:-1]]
+    assert targets == urls
 
 
-def _send(services: Services, urls: list[str]) -> None:
-    add_subscriber(services, "reader@naver.com", ("weekly",))
-    options = RunOptions(renderer=lambda _services, _slug: _issue(urls))
-    assert start_send(services, "hello", options=options).status == "sent"
+_SLUGS = itertools.count()
+_READER: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reader() -> None:
+    _READER.clear()
 
 
 @given(st.text(max_size=40))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
@@ -48,6 +48,19 @@ def tracked_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **weekly: A
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
     settings = load_settings(write_config(tmp_path, config))
     return Services.open(settings)
+
+
+Tracked = Callable[..., Services]
+
+
+def with_tracking(services: Services, **weekly: Any) -> Services:
+    """The same database with the ``weekly`` newsletter's tracking settings changed."""
+    settings = services.settings
+    newsletters = [
+        n.model_copy(update=weekly) if n.id == "weekly" else n for n in settings.newsletters
+    ]
+    changed = settings.model_copy(update={"newsletters": newsletters})
+    return Services(settings=changed, engine=services.engine, sessions=services.sessions)
 
 
 def send_issue(services: Services, *, readers: tuple[str, ...] = READERS, body: str = BODY) -> int:
