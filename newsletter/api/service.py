@@ -24,6 +24,7 @@ from newsletter.scheduler.instants import local_instant
 from newsletter.scheduler.service import ScheduleResult, cancel_issue, schedule_issue
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
+from newsletter.tracking.privacy import erase_clicks
 from subscribers import privacy, service
 from subscribers.addresses import parse_address
 from subscribers.errors import InvalidAddress, SubscriberNotFound
@@ -198,6 +199,7 @@ def erase(services: Services, subscriber_id: int, *, actor: str) -> None:
     with transaction(services.sessions) as session:
         person = _live(session, subscriber_id)
         privacy.erase(session, subscriber_id=person.id, how=How.API, actor=actor)
+        erase_clicks(session, person.id)
 
 
 def _live(session: Session, subscriber_id: int) -> Subscriber:

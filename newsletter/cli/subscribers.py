@@ -96,11 +96,14 @@ def remove_command(
 ) -> None:
     """Unsubscribe a person from every newsletter, or erase them with --erase."""
     from newsletter import db
+    from newsletter.tracking.privacy import erase_clicks
     from subscribers.privacy import remove
 
     svc = services(ctx)
     with db.transaction(svc.sessions) as session:
         subscriber_id = remove(session, email=email, erase_data=erase, actor="cli")
+        if erase:
+            erase_clicks(session, subscriber_id)
     verb = "erased" if erase else "unsubscribed from every newsletter"
     console.print(f"subscriber {subscriber_id}: {verb}")
 
@@ -238,6 +241,7 @@ def data_command(
 ) -> None:
     """Print everything kept about one person as JSON (a data-access request)."""
     from newsletter import db
+    from newsletter.tracking.privacy import export_clicks
     from subscribers.models import SubscriberStatus
     from subscribers.privacy import export_person
     from subscribers.queries import find_subscriber
@@ -247,4 +251,9 @@ def data_command(
         person = find_subscriber(session, email)
         if person is None or person.status == SubscriberStatus.ERASED:
             raise SubscriberNotFound(f"no subscriber with address {email!r}")
-        print_json(export_person(session, subscriber_id=person.id))
+        print_json(
+            {
+                **export_person(session, subscriber_id=person.id),
+                "clicks": export_clicks(session, person.id),
+            }
+        )

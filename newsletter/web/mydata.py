@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
 from newsletter.services import Services
+from newsletter.tracking.privacy import erase_clicks, export_clicks
 from newsletter.web import common, csrf, ratelimit
 from newsletter.web.deps import PagesDep, ServicesDep
 from newsletter.web.emails import Mailer
@@ -103,6 +104,7 @@ def data_action(
     with transaction(services.sessions) as session:
         if action == "erase_confirm":
             privacy.erase(session, subscriber_id=data.subscriber_id, how=How.PREFERENCES)
+            erase_clicks(session, data.subscriber_id)
             return pages.render(request, "erased.html", lang=language)
         context = _context(session, pages, data.subscriber_id, token)
     context["csrf_token"] = pages.csrf.token(token, csrf.session_id(request) or "")
@@ -121,6 +123,7 @@ def _context(session: Session, pages: Pages, subscriber_id: int, token: str) -> 
 def _export(services: Services, subscriber_id: int) -> Response:
     with transaction(services.sessions) as session:
         payload = privacy.export_person(session, subscriber_id=subscriber_id)
+        payload["clicks"] = export_clicks(session, subscriber_id)
     body = json.dumps(payload, ensure_ascii=False, indent=2)
     headers = {
         "Content-Disposition": 'attachment; filename="my-newsletter-data.json"',

@@ -32,6 +32,7 @@ from newsletter.scheduler import store as schedule_store
 from newsletter.scheduler.instants import parse_instant
 from newsletter.scheduler.service import SCHEDULABLE, ScheduleResult, cancel_issue, schedule_issue
 from newsletter.services import Services
+from newsletter.tracking.privacy import erase_clicks
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin.auth import SESSION_MAX_AGE, AdminSession
 from subscribers.addresses import parse_address
@@ -301,6 +302,7 @@ def erase_person(services: Services, subscriber_id: int) -> None:
     """Erase one person (the hashed address stays suppressed)."""
     with db.transaction(services.sessions) as session:
         erase(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=ACTOR)
+        erase_clicks(session, subscriber_id)
         admin_store.record_admin_action(session, "erase", subscriber_id=subscriber_id)
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.events.store import events_for_email
+from newsletter.tracking.privacy import reader_clicks
 from newsletter.web.admin import actions
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin.charts import line_chart
@@ -75,6 +76,7 @@ def subscriber(
             "consents": admin_store.consent_records(session, subscriber_id),
             "events": admin_store.events_of(session, subscriber_id),
             "provider_events": events_for_email(session, person.email_normalized, limit=50),
+            "clicks": reader_clicks(session, subscriber_id),
             "done": request.query_params.get("done", ""),
         }
     return render(request, "subscriber.html", context, editor=editor)
