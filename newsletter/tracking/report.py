@@ -89,6 +89,15 @@ def engagement_for_issue(services: Services, slug: str) -> Engagement:
         return _engagement(services, session, send)
 
 
+def engagement_for_send(services: Services, send_id: int) -> Engagement:
+    """The engagement report of a send by id; :class:`SendNotFound` if there is none."""
+    with services.sessions() as session:
+        send = session.get(Send, send_id)
+        if send is None:
+            raise SendNotFound(f"no send with id {send_id}")
+        return _engagement(services, session, send)
+
+
 def recent_engagement(
     services: Services, newsletter_id: str | None = None, *, limit: int = 5
 ) -> list[Engagement]:

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import NewsletterError
+from newsletter.tracking.report import engagement_csv, engagement_for_send, recent_engagement
 from newsletter.web.admin import actions
 from newsletter.web.admin import integrations as admin_integrations
 from newsletter.web.admin import store as admin_store
@@ -236,6 +237,10 @@ def send_now(
     return redirect(f"/admin/sends/{send_id}")
 
 
+#: Issues compared side by side on a send's page.
+SIDE_BY_SIDE = 5
+
+
 @router.get("/sends/{send_id}")
 async def send_page(
     request: Request, send_id: RowId, editor: EditorDep, services: ServicesDep
@@ -244,8 +249,35 @@ async def send_page(
     report = await run_in_threadpool(actions.send_report, services, send_id)
     labels = [_clock(services, epoch) for epoch, _count in report.timeline]
     chart = line_chart([(float(e), float(c)) for e, c in report.timeline], x_labels=labels)
-    context = {"report": report, "chart": chart, "done": request.query_params.get("done", "")}
+    engagement = await run_in_threadpool(engagement_for_send, services, send_id)
+    recent = await run_in_threadpool(
+        recent_engagement, services, engagement.newsletter_id, limit=SIDE_BY_SIDE
+    )
+    context = {
+        "report": report,
+        "chart": chart,
+        "done": request.query_params.get("done", ""),
+        "engagement": engagement,
+        "recent": recent,
+        "clicks_chart": line_chart(
+            [(float(hour), float(n)) for hour, n in enumerate(engagement.first_hours)],
+            x_labels=[f"+{hour}h" for hour in range(len(engagement.first_hours))],
+        ),
+    }
     return render(request, "send.html", context, editor=editor)
+
+
+@router.get("/sends/{send_id}/engagement.csv")
+async def engagement_export(send_id: RowId, editor: EditorDep, services: ServicesDep) -> Response:
+    """The send's engagement report as CSV."""
+    engagement = await run_in_threadpool(engagement_for_send, services, send_id)
+    headers = {
+        "content-disposition": f'attachment; filename="engagement-{engagement.slug}.csv"',
+        "cache-control": "no-store",
+    }
+    return Response(
+        engagement_csv(engagement), media_type="text/csv; charset=utf-8", headers=headers
+    )
 
 
 def _clock(services: ServicesDep, epoch: int) -> str:
