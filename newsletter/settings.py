@@ -169,6 +169,17 @@ class DkimSettings(_Section):
     key_file: Path | None = None
 
 
+class MailboxSettings(_Section):
+    """The bounce mailbox ``newsletter mailbox process`` (and ``serve``) reads."""
+
+    #: A Maildir the bounce domain's mail is delivered into; unset: no mailbox.
+    maildir: Path | None = None
+    #: How often ``serve`` reads it.
+    interval: Duration = timedelta(minutes=1)
+    #: A larger message is not parsed: it goes to the ``.attention`` folder.
+    max_message_bytes: int = Field(10_000_000, ge=10_000)
+
+
 class DeliverySettings(_Section):
     """How sends go out: the backend, batch size, rate limit and error policy."""
 
@@ -184,6 +195,16 @@ class DeliverySettings(_Section):
     #: VERP (docs/delivery.md): with a domain, each email's envelope sender is
     #: ``bounces+TOKEN@`` it and its List-Unsubscribe mailto ``unsubscribe+TOKEN@`` it.
     bounce_domain: str = Field("", pattern=r"^([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+)?$")
+    mailbox: MailboxSettings = MailboxSettings()
+
+    @model_validator(mode="after")
+    def _mailbox_needs_verp(self) -> DeliverySettings:
+        if self.mailbox.maildir is not None and not self.bounce_domain:
+            raise ValueError(
+                "delivery.mailbox.maildir is set but delivery.bounce_domain is not: "
+                "the mailbox can only act on mail naming a VERP address"
+            )
+        return self
 
 
 class SchedulerSettings(_Section):

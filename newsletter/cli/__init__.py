@@ -5,6 +5,7 @@ from newsletter.cli import (  # noqa: F401
     core,
     dkim,
     issues,
+    mailbox,
     outgoing_webhooks,
     schedule,
     sends,

@@ -113,7 +113,7 @@ def _unsubscribe(session: Session, event: ProviderEvent, newsletter_id: str | No
             subscriber_id=person.id,
             newsletter_id=newsletter_id,
             how=How.WEBHOOK,
-            actor="sendgrid",
+            actor=event.source,
         )
 
 

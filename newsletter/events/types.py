@@ -46,3 +46,6 @@ class ProviderEvent:
     delivery_id: int | None
     reason: str
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    #: Where it came from: ``sendgrid`` (the webhook) or ``mailbox`` (a bounce, complaint
+    #: or unsubscribe mail read by ``newsletter mailbox process``).
+    source: str = "sendgrid"

@@ -123,12 +123,30 @@ class IssueScheduler:
         sync_seconds = self.services.settings.scheduler.sync_interval.total_seconds()
         if self._sync is not None and sync_seconds > 0:
             self._aps.add_job(self.sync_issues, "interval", seconds=sync_seconds, id="sync")
+        mailbox = self.services.settings.delivery.mailbox
+        if mailbox.maildir is not None:
+            every = mailbox.interval.total_seconds()
+            self._aps.add_job(self.read_mailbox, "interval", seconds=every, id="mailbox")
         self._aps.start()
         if self._sync is not None:
             settings = self.services.settings
             self._watcher = IssuesWatcher(settings.path(settings.issues_dir), self.sync_issues)
             self._watcher.start()
         log.info("scheduler started (%s), %d issue(s) planned", self.owner, len(self.planned()))
+
+    def read_mailbox(self) -> None:
+        """One pass over the bounce mailbox ``delivery.mailbox.maildir`` (docs/delivery.md);
+        a failure is logged and the next pass tries again."""
+        from newsletter.mailbox.service import process_maildir
+
+        settings = self.services.settings
+        maildir = settings.delivery.mailbox.maildir
+        if maildir is None:
+            return
+        try:
+            process_maildir(self.services, settings.path(maildir))
+        except Exception:
+            log.exception("mailbox: pass failed; the next one tries again")
 
     def shutdown(self) -> None:
         """Stop scheduling; a send already running finishes in its thread."""
