@@ -111,9 +111,9 @@ def _write(session: Any, batch: list[PendingHit]) -> None:
     session.flush()
     readers = {(h.token.send_id, h.token.reader) for h in batch}
     changed: dict[int, str] = {}
-    for hits in store.reader_hits(session, readers).values():
+    hits_of, stored = store.reader_hits(session, readers)
+    for hits in hits_of.values():
         final = verdicts(hits)
-        stored = store.hit_reasons(session, list(final))
         changed.update({i: r for i, r in final.items() if stored.get(i) != r})
     store.set_reasons(session, changed)
 

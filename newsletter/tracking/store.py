@@ -61,10 +61,12 @@ def subscribers_of_deliveries(session: Session, delivery_ids: Iterable[int]) -> 
 
 def reader_hits(
     session: Session, readers: Iterable[tuple[int, str]]
-) -> dict[tuple[int, str], list[ReaderHit]]:
-    """(send, reader) → every hit of that reader, for the window rules."""
+) -> tuple[dict[tuple[int, str], list[ReaderHit]], dict[int, str]]:
+    """(send, reader) → every hit of that reader, for the window rules; and each of those
+    hits' stored verdict (hit id → reason)."""
     keys = sorted(set(readers))
     found: dict[tuple[int, str], list[ReaderHit]] = {key: [] for key in keys}
+    stored: dict[int, str] = {}
     for start in range(0, len(keys), 400):
         chunk = keys[start : start + 400]
         stmt = select(
@@ -76,25 +78,24 @@ def reader_hits(
             Hit.link_index,
             Hit.method,
             Hit.hit_reason,
+            Hit.reason,
         ).where(tuple_(Hit.send_id, Hit.reader).in_(chunk))
         for row in session.execute(stmt):
             hit = ReaderHit(row.id, row.at, row.kind, row.link_index, row.method, row.hit_reason)
             found[(row.send_id, row.reader)].append(hit)
-    return found
-
-
-def hit_reasons(session: Session, hit_ids: Sequence[int]) -> dict[int, str]:
-    """The stored final reason of each hit."""
-    if not hit_ids:
-        return {}
-    stmt = select(Hit.id, Hit.reason).where(Hit.id.in_(hit_ids))
-    return {int(i): str(r) for i, r in session.execute(stmt)}
+            stored[row.id] = row.reason
+    return found, stored
 
 
 def set_reasons(session: Session, reasons: Mapping[int, str]) -> None:
-    """Store changed final reasons (hit id → reason)."""
+    """Store changed final reasons (hit id → reason): one UPDATE per reason."""
+    by_reason: dict[str, list[int]] = {}
     for hit_id, reason in reasons.items():
-        session.execute(update(Hit).where(Hit.id == hit_id).values(reason=reason))
+        by_reason.setdefault(reason, []).append(hit_id)
+    for reason, ids in by_reason.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            session.execute(update(Hit).where(Hit.id.in_(chunk)).values(reason=reason))
 
 
 def get_send_by_slug(session: Session, slug: str) -> Send | None:
