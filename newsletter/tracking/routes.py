@@ -1,7 +1,8 @@
 """``/l/{token}`` (302 to the link) and ``/o/{token}`` (the open pixel).
 
 The answer comes from the token and the in-memory link cache: no database read before the
-302 once a send's links are cached, and the hit goes to the batching recorder. Anything
+302 once a send's links are cached, and the hit goes to the batching recorder. Answered
+by an ASGI layer in front of FastAPI's routing (as the one-click unsubscribe is). Anything
 but a verified token of a stored link is a 404: the target is never taken from the request.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 import base64
 import re
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from newsletter.services import Services
 from newsletter.tracking.classify import request_reason
@@ -22,19 +24,18 @@ from newsletter.tracking.service import track_signer
 from newsletter.tracking.tokens import TrackSigner, TrackToken
 from subscribers.db import utcnow
 
-router = APIRouter(include_in_schema=False)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NOT_IN_A_HEADER = re.compile(r"[^\x21-\x7e]")
-NO_STORE = {"cache-control": "no-store, private", "referrer-policy": "no-referrer"}
 
 
 def install(app: FastAPI, services: Services) -> HitRecorder:
-    """Give ``app`` the tracking routes' state; the recorder, for the lifespan to flush."""
+    """Answer ``/l/`` and ``/o/`` in ``app`` (an ASGI layer in front of the routes, like the
+    one-click fast path); the recorder, for the lifespan to flush."""
     recorder = HitRecorder(services)
-    app.state.track_signer = track_signer(services)
-    app.state.track_links = LinkCache(services)
-    app.state.track_hits = recorder
-    app.include_router(router)
+    app.state.track_hits = recorder  # tests flush it at will
+    app.add_middleware(
+        TrackingFastPath, signer=track_signer(services), links=LinkCache(services), hits=recorder
+    )
     return recorder
 
 
@@ -46,53 +47,79 @@ def location(url: str) -> str:
     )
 
 
-@router.api_route("/l/{token}", methods=["GET", "HEAD"])
-async def follow_link(token: str, request: Request) -> Response:
-    """302 to the link the token names, recording the hit."""
-    found = await _resolve(request, token, (LinkKind.LINK, LinkKind.TRAP))
-    if found is None:
-        return Response(status_code=404, headers=NO_STORE)
-    verified, link = found
-    _record(request, verified, link.kind)
-    return Response(status_code=302, headers={"location": location(link.url), **NO_STORE})
+class TrackingFastPath:
+    """ASGI middleware: ``GET|HEAD /l/{token}`` → 302, ``/o/{token}`` → the pixel, else 404.
+
+    In front of FastAPI's routing (no dependency resolution per redirect); anything else
+    goes on to the app.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, signer: TrackSigner, links: LinkCache, hits: HitRecorder
+    ) -> None:
+        self.app = app
+        self.signer = signer
+        self.links = links
+        self.hits = hits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        route = _ROUTES.get(path[:3])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _answer(send, 405, [(b"allow", b"GET, HEAD"), *_NO_STORE], b"")
+            return
+        kinds = (LinkKind.OPEN,) if route == "o" else (LinkKind.LINK, LinkKind.TRAP)
+        found = await self._resolve(path[3:], kinds)
+        if found is None:
+            await _answer(send, 404, _NO_STORE, b"")
+            return
+        token, link = found
+        self._record(scope, token, link.kind)
+        if route == "o":
+            await _answer(send, 200, [(b"content-type", b"image/gif"), *_NO_STORE], PIXEL)
+        else:
+            target = location(link.url).encode("ascii")
+            await _answer(send, 302, [(b"location", target), *_NO_STORE], b"")
+
+    async def _resolve(
+        self, token: str, kinds: tuple[str, ...]
+    ) -> tuple[TrackToken, LinkRow] | None:
+        verified = self.signer.loads(token)
+        if verified is None:
+            return None
+        link = self.links.cached(verified.send_id, verified.index)
+        if link is None:
+            link = await run_in_threadpool(self.links.load, verified.send_id, verified.index)
+        if link is None or link.kind not in kinds:
+            return None
+        return verified, link
+
+    def _record(self, scope: Scope, token: TrackToken, kind: str) -> None:
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers") or []
+            if name.lower() in _READ_HEADERS
+        }
+        client = scope.get("client")
+        reason = request_reason(
+            method=scope["method"],
+            kind=kind,
+            user_agent=headers.get("user-agent", ""),
+            headers=headers,
+            client=str(client[0]) if client else "",
+        )
+        self.hits.record(PendingHit(token, kind, utcnow(), scope["method"], reason))
 
 
-@router.api_route("/o/{token}", methods=["GET", "HEAD"])
-async def open_pixel(token: str, request: Request) -> Response:
-    """A transparent 1×1 GIF, recording the open."""
-    found = await _resolve(request, token, (LinkKind.OPEN,))
-    if found is None:
-        return Response(status_code=404, headers=NO_STORE)
-    _record(request, found[0], LinkKind.OPEN)
-    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+_ROUTES = {"/l/": "l", "/o/": "o"}
+_READ_HEADERS = {b"user-agent", b"purpose", b"sec-purpose", b"x-purpose", b"x-moz"}
+_NO_STORE = [(b"cache-control", b"no-store, private"), (b"referrer-policy", b"no-referrer")]
 
 
-async def _resolve(
-    request: Request, token: str, kinds: tuple[str, ...]
-) -> tuple[TrackToken, LinkRow] | None:
-    signer: TrackSigner = request.app.state.track_signer
-    verified = signer.loads(token)
-    if verified is None:
-        return None
-    cache: LinkCache = request.app.state.track_links
-    link = cache.cached(verified.send_id, verified.index)
-    if link is None:
-        link = await run_in_threadpool(cache.load, verified.send_id, verified.index)
-    if link is None or link.kind not in kinds:
-        return None
-    return verified, link
-
-
-def _record(request: Request, token: TrackToken, kind: str) -> None:
-    headers = request.headers
-    reason = request_reason(
-        method=request.method,
-        kind=kind,
-        user_agent=headers.get("user-agent", ""),
-        headers={
-            name: headers.get(name, "") for name in ("purpose", "sec-purpose", "x-purpose", "x-moz")
-        },
-        client=request.client.host if request.client else "",
-    )
-    recorder: HitRecorder = request.app.state.track_hits
-    recorder.record(PendingHit(token, kind, utcnow(), request.method, reason))
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    length = [(b"content-length", str(len(body)).encode("ascii"))]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *length]})
+    await send({"type": "http.response.body", "body": body})
