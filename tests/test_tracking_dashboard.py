@@ -10,9 +10,13 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from newsletter.api import keys
+from newsletter.api.scopes import SCOPES
+from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.admin_support import PASSWORD, csrf_of
+from tests.fixtures.api import bearer
 from tests.tracking_support import (
     LINKS,
     READERS,
@@ -80,3 +84,23 @@ def test_send_page_says_plainly_when_tracking_is_off(
         page = client.get(f"/admin/sends/{send_id}").text
         assert 'id="tracking-off"' in page and "tracking: aggregate" in page
         assert 'id="fig-clickers"' not in page
+
+
+def test_the_api_gives_the_same_figures(tracked: Tracked) -> None:
+    services = tracked(tracking="aggregate")
+    send_id = send_issue(services)
+    with app_client(services) as client:
+        naver = [path_of(u) for u in tracked_links(delivered(services, READERS[0]))]
+        client.get(naver[0], headers=BROWSER)
+        client.head(naver[0], headers=BROWSER)
+    with transaction(services.sessions) as session:
+        secret = keys.create_key(session, "crm", scopes=SCOPES).secret
+    with TestClient(create_app(services), base_url="https://news.example.org") as client:
+        client.headers.update(bearer(secret))
+        data = client.get(f"/api/v1/sends/{send_id}/engagement").json()
+        assert client.get("/api/v1/sends/999999/engagement").status_code == 404
+    assert data["clickers"] == 1 and data["delivered"] == 5 and data["tracking"] == "aggregate"
+    assert data["machine_reasons"] == {"head": 1}
+    assert {p["provider"]: p["clickers"] for p in data["providers"]}["naver"] == 1
+    assert [link["url"] for link in data["links"]] == [LINKS[0], LINKS[1], LINKS[2]]
+    assert len(data["first_hours"]) == 48

@@ -74,6 +74,15 @@ def get_send(send_id: schemas.Id, services: ServicesDep, _caller: SendsRead) -> 
     return service.get_send(services, send_id)
 
 
+@router.get("/sends/{send_id}/engagement", response_model=schemas.EngagementOut, tags=["sends"])
+def get_engagement(
+    send_id: schemas.Id, services: ServicesDep, _caller: SendsRead
+) -> schemas.EngagementOut:
+    """The send's engagement: people who clicked, per link and mailbox provider, machine
+    hits apart (docs/tracking.md)."""
+    return service.engagement(services, send_id)
+
+
 @router.get("/stats", response_model=schemas.StatsOut, tags=["stats"])
 def stats(services: ServicesDep, _caller: StatsRead) -> schemas.StatsOut:
     """Subscriptions by status per newsletter, and sends by status."""

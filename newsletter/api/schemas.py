@@ -165,6 +165,49 @@ class SendOut(BaseModel):
     finished_at: str
 
 
+class LinkFiguresOut(BaseModel):
+    """One tracked link: people's clicks and clickers, machine hits apart."""
+
+    index: int
+    url: str
+    clicks: int
+    clickers: int
+    machine_hits: int
+
+
+class ProviderFiguresOut(BaseModel):
+    """One mailbox provider: delivered, people who clicked, the rate."""
+
+    provider: str
+    name: str
+    delivered: int
+    clickers: int
+    click_rate: float
+
+
+class EngagementOut(BaseModel):
+    """A send's engagement (docs/tracking.md): people counted, machines apart."""
+
+    send_id: int
+    slug: str
+    newsletter_id: str
+    subject: str
+    tracking: str
+    started_at: str
+    delivered: int
+    clickers: int
+    click_rate: float
+    openers: int
+    bounces: int
+    complaints: int
+    unsubscribes: int
+    machine_hits: int
+    machine_reasons: dict[str, int]
+    links: list[LinkFiguresOut]
+    providers: list[ProviderFiguresOut]
+    first_hours: list[int]
+
+
 class StatsOut(BaseModel):
     """Subscriptions by status per newsletter, and sends by status."""
 

@@ -25,6 +25,7 @@ from newsletter.scheduler.service import ScheduleResult, cancel_issue, schedule_
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
 from newsletter.tracking.privacy import erase_clicks
+from newsletter.tracking.report import engagement_for_send
 from subscribers import privacy, service
 from subscribers.addresses import parse_address
 from subscribers.errors import InvalidAddress, SubscriberNotFound
@@ -358,6 +359,12 @@ def _send_out(report: reports.SendReport) -> schemas.SendOut:
         started_at=report.started_at,
         finished_at=report.finished_at,
     )
+
+
+def engagement(services: Services, send_id: int) -> schemas.EngagementOut:
+    """A send's engagement report: people who clicked, per link and provider, machines apart."""
+    report = engagement_for_send(services, send_id)
+    return schemas.EngagementOut.model_validate(report.as_dict())
 
 
 def stats(services: Services) -> schemas.StatsOut:
