@@ -98,11 +98,11 @@ def main(quick: bool = False) -> dict[str, Any]:
             maildir = tmp / "bounces"
             _fill(maildir, messages)
             started = time.perf_counter()
-            first = process_maildir(services, maildir)
+            first = process_maildir(services, path=maildir)
             first_s = time.perf_counter() - started
             _fill(maildir, messages)
             started = time.perf_counter()
-            again = process_maildir(services, maildir)
+            again = process_maildir(services, path=maildir)
             again_s = time.perf_counter() - started
         finally:
             services.close()

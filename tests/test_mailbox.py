@@ -83,7 +83,7 @@ class World:
         mailbox.Maildir(self.maildir, create=False).add(data)
 
     def process(self) -> dict[str, int]:
-        report = process_maildir(self.services, self.maildir)
+        report = process_maildir(self.services, path=self.maildir)
         return dict(report.outcomes)
 
     def folder(self, name: str) -> list[Path]:

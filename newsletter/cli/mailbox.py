@@ -33,7 +33,7 @@ def process(
         raise ConfigError("delivery.bounce_domain is not set: no VERP address can be read")
     if not (path / "new").is_dir() and not (path / "cur").is_dir():
         raise ConfigError(f"--maildir {path}: not a Maildir (no new/ or cur/)")
-    report = process_maildir(svc, path)
+    report = process_maildir(svc, path=path)
     if as_json:
         print_json(report.as_dict())
         return

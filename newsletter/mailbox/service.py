@@ -72,7 +72,7 @@ class MailboxReport:
         return {"read": self.read, **dict(sorted(self.outcomes.items()))}
 
 
-def process_maildir(services: Services, path: Path) -> MailboxReport:
+def process_maildir(services: Services, *, path: Path) -> MailboxReport:
     """Process every message waiting in the Maildir at ``path`` (see the module docstring)."""
     settings = services.settings.delivery
     report = MailboxReport()
@@ -114,10 +114,10 @@ def _process_file(services: Services, file: Path, limit: int) -> tuple[str, str]
     except Exception:  # one hostile message must never stop the run
         log.exception("mailbox: cannot parse %s", file.name)
         return "unparseable", ATTENTION
-    return process_message(services, data, found), PROCESSED
+    return process_message(services, data=data, found=found), PROCESSED
 
 
-def process_message(services: Services, data: bytes, found: Classified) -> str:
+def process_message(services: Services, *, data: bytes, found: Classified) -> str:
     """Act on one classified message; the name of what happened (counted by the caller)."""
     kind = _KINDS.get(found.verdict)
     if kind is None:

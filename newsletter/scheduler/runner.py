@@ -144,7 +144,7 @@ class IssueScheduler:
         if maildir is None:
             return
         try:
-            process_maildir(self.services, settings.path(maildir))
+            process_maildir(self.services, path=settings.path(maildir))
         except Exception:
             log.exception("mailbox: pass failed; the next one tries again")
 
