@@ -19,7 +19,7 @@ from newsletter.delivery.models import Delivery
 from newsletter.delivery.verp import VerpPurpose, VerpSigner
 from newsletter.errors import ConfigError
 from newsletter.events.store import ProviderEventRecord
-from newsletter.mailbox.classify import classify, parse
+from newsletter.mailbox.classify import Verdict, classify, classify_bytes, parse
 from newsletter.mailbox.service import ATTENTION, PROCESSED, process_maildir
 from newsletter.scheduler import build_scheduler
 from newsletter.services import Services
@@ -247,10 +247,12 @@ def test_giant_and_malformed_messages_never_crash_and_go_aside(world: World) -> 
     outcomes = world.process()
     assert outcomes.pop("hard_bounce") == 1  # the well-formed one still works
     assert outcomes.pop("too_large") == 1
-    ignored = {"not_ours", "unparseable", "ignored_address_mismatch"}
+    ignored = {"not_ours", "unparseable", "malformed", "ignored_address_mismatch"}
     assert sum(outcomes.values()) == 4 and set(outcomes) <= ignored
     assert world.untouched(*(r for r in READERS if r != "reader6@example.net"))
-    assert len(world.folder(ATTENTION)) == 1 + outcomes.get("unparseable", 0)
+    assert len(world.folder(ATTENTION)) == 1 + outcomes.get("unparseable", 0) + outcomes.get(
+        "malformed", 0
+    )
     assert world.waiting() == []
 
 
@@ -287,3 +289,35 @@ def test_a_mailbox_without_a_bounce_domain_is_a_clear_error(tmp_path: Path) -> N
     config["delivery"]["mailbox"] = {"maildir": "bounces"}
     with pytest.raises(ConfigError, match=r"delivery\.bounce_domain is not"):
         load_settings(write_config(tmp_path, config))
+
+
+_SAMPLE_BYTES = [
+    (SAMPLES / f"{name}.eml").read_bytes().replace(b"{{RCPT}}", b"reader1@example.net")
+    for name in [*HARD, "gmail_full", "postfix_delayed", "arf_complaint", "mailto_unsubscribe"]
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(_SAMPLE_BYTES),
+    st.integers(min_value=0, max_value=6000),
+    st.binary(min_size=0, max_size=40),
+)
+def test_classify_takes_truncated_and_spliced_real_bounces(
+    sample: bytes, cut: int, junk: bytes
+) -> None:
+    # Real formats cut anywhere and spliced with junk: a verdict, never an exception.
+    classify(parse(sample[:cut] + junk + sample[cut:][:200]))
+
+
+def test_a_deeply_nested_message_is_a_verdict() -> None:
+    depth = 3000
+    report = b"Content-Type: multipart/report; report-type=delivery-status; boundary=b%d\r\n"
+    head = b"".join(report % i + b"\r\n--b%d\r\n" % i for i in range(depth))
+    found = classify_bytes(b"To: bounces+aaaaaaaaaaaaaaaaaa@x.org\r\n" + head + b"x\r\n")
+    assert found.verdict is Verdict.MALFORMED
+    for shallow in (150, 40):  # under the boundary count: the parser or the walk says so
+        assert classify_bytes(head[: len(report % 0) * shallow]).verdict is Verdict.MALFORMED
+    wide = b"Content-Type: multipart/mixed; boundary=w\r\n\r\n" + b"--w\r\n\r\nx\r\n" * 500
+    assert classify(parse(wide)).verdict is Verdict.MALFORMED
+    assert classify(parse(wide[:2000])).verdict is Verdict.NOT_OURS

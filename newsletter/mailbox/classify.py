@@ -48,6 +48,9 @@ RECIPIENT_HEADERS = (
 ORIGINAL_HEADERS = ("Return-Path", "List-Unsubscribe", "Sender", "Errors-To")
 #: 5.x.x statuses that do not say the address is gone: a soft bounce, never a suppression.
 SOFT_PERMANENT = re.compile(r"^5\.(2\.[1-4]|3\.4|4\.[0-7]|7\.\d{1,3})$")
+#: No bounce, report or reply nests deeper than a few levels or has hundreds of parts.
+MAX_DEPTH = 16
+MAX_PARTS = 200
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _VERP_CANDIDATE = re.compile(r"(?:bounces|unsubscribe)\+[A-Za-z0-9]{1,40}@[A-Za-z0-9.-]{1,253}")
 _OUT_OF_OFFICE = re.compile(
@@ -67,6 +70,9 @@ class Verdict(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     AUTO_REPLY = "auto_reply"
     NOT_OURS = "not_ours"
+    #: Nested deeper than :data:`MAX_DEPTH` or more than :data:`MAX_PARTS` parts: for a
+    #: person (the ``email`` package and the detectors walk parts recursively).
+    MALFORMED = "malformed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +95,22 @@ def parse(data: bytes) -> Message:
     return message_from_bytes(data, policy=compat32)
 
 
+def classify_bytes(data: bytes) -> Classified:
+    """Parse and classify ``data``; a message the parser cannot take apart (the ``email``
+    package's parser recurses once per nested multipart) is :attr:`Verdict.MALFORMED`."""
+    if data.lower().count(b"boundary=") > MAX_PARTS:
+        return Classified(Verdict.MALFORMED)
+    try:
+        return classify(parse(data))
+    except RecursionError:
+        return Classified(Verdict.MALFORMED)
+
+
 def classify(message: Message) -> Classified:
     """Classify a parsed message (see the module's docstring for the rules)."""
     message_id = _text(message.get("Message-ID")).strip()[:250]
+    if not _shape_ok(message):
+        return Classified(Verdict.MALFORMED, message_id=message_id)
     envelope = _verp_in(message, RECIPIENT_HEADERS)
     subject = _text(message.get("Subject"))[:200]
     report = _report_type(message)
@@ -135,6 +154,20 @@ def classify(message: Message) -> Classified:
             detail={"subject": subject},
         )
     return Classified(Verdict.NOT_OURS, verp_candidates=envelope, message_id=message_id)
+
+
+def _shape_ok(message: Message) -> bool:
+    # Iterative: a recursive walk is what a hostile 3,000-level message would break.
+    stack, parts = [(message, 0)], 0
+    while stack:
+        part, depth = stack.pop()
+        parts += 1
+        if depth > MAX_DEPTH or parts > MAX_PARTS:
+            return False
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack += [(child, depth + 1) for child in payload if isinstance(child, Message)]
+    return True
 
 
 def _text(value: object) -> str:

@@ -5,7 +5,8 @@ ledger row through a VERP token that must verify, and becomes the same
 :class:`~newsletter.events.types.ProviderEvent` the SendGrid webhook makes, stored and
 applied by the same code (``events.store``, ``events.effects``) in one transaction per
 message. Then the file moves to the Maildir++ folder ``.processed`` (``.attention`` for
-one a person should look at: unreadable, too large, or crashing the parser). A message is
+one a person should look at: unreadable, too large, nested too deep, or crashing the
+parser). A message is
 never deleted.
 
 Idempotence: an event's id is derived from the message's ``Message-ID`` (or, without one,
@@ -32,7 +33,7 @@ from newsletter.delivery.verp import VerpPurpose
 from newsletter.events.effects import apply_effects
 from newsletter.events.store import insert_new_events
 from newsletter.events.types import ProviderEvent, ProviderEventKind
-from newsletter.mailbox.classify import Classified, Verdict, classify, parse
+from newsletter.mailbox.classify import Classified, Verdict, classify_bytes
 from newsletter.mailbox.store import DeliveryOwner, delivery_owner
 from newsletter.services import Services
 
@@ -110,10 +111,12 @@ def _process_file(services: Services, file: Path, limit: int) -> tuple[str, str]
         log.warning("mailbox: cannot read %s: %s", file, exc)
         return "unreadable", ATTENTION
     try:
-        found = classify(parse(data))
+        found = classify_bytes(data)
     except Exception:  # one hostile message must never stop the run
         log.exception("mailbox: cannot parse %s", file.name)
         return "unparseable", ATTENTION
+    if found.verdict is Verdict.MALFORMED:
+        return "malformed", ATTENTION
     return process_message(services, data=data, found=found), PROCESSED
 
 
