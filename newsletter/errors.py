@@ -14,7 +14,8 @@
     │       ├── PermanentBackendError    not worth retrying (other 4xx, 5xx SMTP)
     │       │   └── UnsafeHeaderError    a header value carries a control character (CR/LF…)
     │       └── OutcomeUnknownError      the request went out, its answer was lost
-    └── SchedulerError
+    ├── SchedulerError
+    └── AccountError                 an editor's account: unknown, a role, a password, a link
 
 The subscriber store has its own root, ``subscribers.errors.SubscriberError``, because
 ``subscribers`` never imports ``newsletter``. The CLI (``newsletter.cli``) and the web app
@@ -103,3 +104,8 @@ class OutcomeUnknownError(BackendError):
 
 class SchedulerError(NewsletterError):
     """The scheduler could not do what was asked."""
+
+
+class AccountError(NewsletterError):
+    """An editor's account cannot be used so: unknown email, bad role, weak password, a
+    set-password link that is expired or used, a wrong second-factor code."""

@@ -221,6 +221,8 @@ class WebSettings(_Section):
     subscribe_rate_limit_per_ip: int = Field(10, ge=0)
     subscribe_rate_limit_per_address: int = Field(3, ge=0)
     login_rate_limit: int = Field(5, ge=0)
+    #: The email of the owner NEWSLETTER_ADMIN_PASSWORD creates when no account exists.
+    admin_email: OneLine = "admin@localhost"
     # Peers whose X-Forwarded-For/-Proto are believed (IPs or CIDRs); empty: nobody's.
     trusted_proxies: list[str] = Field(default_factory=list)
     #: The largest webhook post read (SendGrid's are well under 1 MB); larger is a 413.

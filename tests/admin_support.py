@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,8 @@ from newsletter.settings import load_settings
 from subscribers.service import Source, subscribe
 
 PASSWORD = "correct horse 배터리 staple"
+#: The owner NEWSLETTER_ADMIN_PASSWORD bootstraps at the app's first start.
+OWNER = "owner@example.org"
 SLUG = "field-notes"
 
 
@@ -38,9 +41,11 @@ def write_issue(issues_dir: Path, *, slug: str = SLUG, days_ahead: int = 7) -> N
 def open_project(
     config_path: Path, monkeypatch: pytest.MonkeyPatch, *, readers: int = 3
 ) -> Services:
-    """Services of a project with the admin password set, one issue and ``readers`` readers."""
+    """Services of a project with the admin password set (the app bootstraps the owner
+    :data:`OWNER` from it), one issue and ``readers`` readers."""
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
     monkeypatch.setenv("NEWSLETTER_ADMIN_PASSWORD", PASSWORD)
+    monkeypatch.setenv("NEWSLETTER_WEB__ADMIN_EMAIL", OWNER)
     write_issue(config_path.parent / "issues")
     services = Services.open(load_settings(config_path))
     sync_issues(services)
@@ -76,3 +81,26 @@ def admin_services(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     services = open_project(config_path, monkeypatch)
     yield services
     services.close()
+
+
+def add_account(services: Services, email: str, role: str, password: str = PASSWORD) -> None:
+    """An account made as a person would: ``users add``, then its set-password link."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from newsletter.accounts import service
+
+    _account, link = service.add_user(services, email, service.parse_role(role), actor="test")
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    service.use_password_link(services, token, password)
+
+
+def login_as(client: Any, email: str, password: str = PASSWORD, code: str = "") -> str:
+    """Log ``client`` (a TestClient) in; returns the session's CSRF token."""
+    page = client.get("/admin/login")
+    response = client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "code": code, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/admin/account").text)  # reachable even before TOTP set-up

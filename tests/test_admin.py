@@ -12,14 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from newsletter.accounts.models import AdminLoginFailure
 from newsletter.delivery.models import Send
 from newsletter.models import Issue
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web import create_app
-from newsletter.web.admin.models import AdminLoginFailure
 from subscribers.models import Event
 from tests.admin_support import (
+    OWNER,
     PASSWORD,
     SLUG,
     admin_services,
@@ -41,7 +42,8 @@ def login(client: TestClient) -> str:
     """Log in; return the session's CSRF token (from the issues page)."""
     page = client.get("/admin/login")
     response = client.post(
-        "/admin/login", data={"password": PASSWORD, "csrf_token": csrf_of(page.text)}
+        "/admin/login",
+        data={"email": OWNER, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
     )
     assert response.status_code == 303
     return csrf_of(client.get("/admin/issues").text)
@@ -51,7 +53,7 @@ def admin_events(services: Services) -> list[str]:
     with services.sessions() as session:
         rows = session.scalars(
             select(Event)
-            .where(Event.actor == "admin", Event.kind == "admin_action")
+            .where(Event.actor == OWNER, Event.kind == "admin_action")
             .order_by(Event.id)
         )
         return [f"{e.kind}:{e.how}" for e in rows]
@@ -64,7 +66,10 @@ def test_no_password_no_dashboard(config_path: Path, monkeypatch: pytest.MonkeyP
         with TestClient(create_app(services), follow_redirects=False) as client:
             for path in ("/admin", "/admin/login", "/admin/issues", "/admin/subscribers"):
                 assert client.get(path).status_code == 404
-            assert client.post("/admin/login", data={"password": ""}).status_code == 404
+            assert (
+                client.post("/admin/login", data={"email": OWNER, "password": ""}).status_code
+                == 404
+            )
     finally:
         services.close()
 
@@ -78,7 +83,7 @@ def test_pages_need_a_session(client: TestClient) -> None:
 def test_wrong_password_is_refused_and_logged(client: TestClient, admin_services: Services) -> None:
     page = client.get("/admin/login")
     response = client.post(
-        "/admin/login", data={"password": "guess", "csrf_token": csrf_of(page.text)}
+        "/admin/login", data={"email": OWNER, "password": "guess", "csrf_token": csrf_of(page.text)}
     )
     assert response.status_code == 401
     assert "nl_admin=" not in response.headers.get("set-cookie", "")
@@ -90,25 +95,33 @@ def test_wrong_password_is_refused_and_logged(client: TestClient, admin_services
 
 def test_login_without_its_csrf_token_is_refused(client: TestClient) -> None:
     client.get("/admin/login")
-    assert client.post("/admin/login", data={"password": PASSWORD}).status_code == 403
+    assert (
+        client.post("/admin/login", data={"email": OWNER, "password": PASSWORD}).status_code == 403
+    )
 
 
 def test_logins_are_rate_limited(client: TestClient, admin_services: Services) -> None:
     token = csrf_of(client.get("/admin/login").text)
     limit = admin_services.settings.web.login_rate_limit
     statuses = [
-        client.post("/admin/login", data={"password": "x", "csrf_token": token}).status_code
+        client.post(
+            "/admin/login", data={"email": OWNER, "password": "x", "csrf_token": token}
+        ).status_code
         for _ in range(limit)
     ]
     assert statuses == [401] * limit
     # Even the right password waits out the window now.
-    right = client.post("/admin/login", data={"password": PASSWORD, "csrf_token": token})
+    right = client.post(
+        "/admin/login", data={"email": OWNER, "password": PASSWORD, "csrf_token": token}
+    )
     assert right.status_code == 429
 
 
 def test_session_cookie_is_httponly_and_samesite(client: TestClient) -> None:
     token = csrf_of(client.get("/admin/login").text)
-    response = client.post("/admin/login", data={"password": PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/admin/login", data={"email": OWNER, "password": PASSWORD, "csrf_token": token}
+    )
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("nl_admin="))
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie

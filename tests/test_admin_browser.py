@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from newsletter.services import Services
-from tests.admin_support import PASSWORD, SLUG, open_project, outbox_files
+from tests.admin_support import OWNER, PASSWORD, SLUG, open_project, outbox_files
 from tests.conftest import CHROMIUM_FLAGS
 from tests.fixtures.web import live_server
 
@@ -59,9 +59,12 @@ def test_editor_session(browser: Any, dashboard: Dashboard, tmp_path: Path) -> N
     assert page.url.endswith("/admin/login")
 
     # A wrong password is refused.
+    page.fill("#email", OWNER)
     page.fill("#password", "not the password")
     page.click("button[type=submit]")
-    assert page.locator("[role=alert]").inner_text() == "비밀번호가 맞지 않습니다."
+    assert (
+        page.locator("[role=alert]").inner_text() == "이메일, 비밀번호 또는 코드가 맞지 않습니다."
+    )
     assert page.url.endswith("/admin/login")
 
     page.fill("#password", PASSWORD)
@@ -115,6 +118,7 @@ def test_form_without_csrf_token_is_refused(browser: Any, dashboard: Dashboard) 
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     page.goto(f"{dashboard.url}/admin/login")
+    page.fill("#email", OWNER)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/admin/issues")

@@ -16,7 +16,7 @@ from newsletter.services import Services
 from newsletter.web import create_app
 from subscribers.db import utcnow
 from subscribers.models import Event
-from tests.admin_support import PASSWORD, admin_services, csrf_of
+from tests.admin_support import OWNER, PASSWORD, admin_services, csrf_of
 
 __all__ = ["admin_services"]
 
@@ -26,7 +26,8 @@ def client(admin_services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(admin_services), follow_redirects=False) as test_client:
         page = test_client.get("/admin/login")
         test_client.post(
-            "/admin/login", data={"password": PASSWORD, "csrf_token": csrf_of(page.text)}
+            "/admin/login",
+            data={"email": OWNER, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
         )
         yield test_client
 
@@ -52,7 +53,7 @@ def test_a_key_made_in_the_dashboard_works_once_shown_and_is_revoked(
     client.post("/admin/integrations/keys/site/revoke", data={"csrf_token": token})
     assert client.get("/api/v1/subscribers", headers=api).status_code == 401
     with admin_services.sessions() as session:
-        actions = [e.how for e in session.scalars(select(Event).where(Event.actor == "admin"))]
+        actions = [e.how for e in session.scalars(select(Event).where(Event.actor == OWNER))]
     assert "api_key_created" in actions and "api_key_revoked" in actions
 
 

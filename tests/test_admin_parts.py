@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -12,12 +13,13 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from newsletter.accounts import throttle
 from newsletter.delivery.engine import start_send
 from newsletter.delivery.models import Delivery
 from newsletter.events.service import ingest_verified
 from newsletter.services import Services
 from newsletter.web.admin import actions as admin_actions
-from newsletter.web.admin.auth import LOGIN_WINDOW, SESSION_COOKIE, AdminAuth
+from newsletter.web.admin.auth import SESSION_COOKIE, AdminAuth
 from newsletter.web.admin.charts import line_chart
 from subscribers.models import Subscriber
 from tests.admin_support import SLUG, admin_services
@@ -26,8 +28,8 @@ from tests.webhook_support import body_of, event
 __all__ = ["admin_services"]
 
 
-def auth(password: str = "pw", *, limit: int = 3) -> AdminAuth:
-    return AdminAuth(password=password, secret_key="k" * 32, login_limit=limit)
+def auth(secret: str = "k" * 32) -> AdminAuth:
+    return AdminAuth(secret_key=secret)
 
 
 def request_with(cookies: dict[str, str]) -> Request:
@@ -43,21 +45,32 @@ def session_cookie(response: Response) -> str:
     raise AssertionError("no session cookie")
 
 
-def test_login_limit_is_per_client_and_slides() -> None:
-    limiter = auth(limit=2)
-    assert limiter.allow_login_attempt("a", now=0) and limiter.allow_login_attempt("a", now=1)
-    assert not limiter.allow_login_attempt("a", now=2)
-    assert limiter.allow_login_attempt("b", now=2)
-    assert limiter.allow_login_attempt("a", now=LOGIN_WINDOW + 0.5)
+def test_login_waits_double_after_the_free_failures_up_to_the_cap() -> None:
+    waits = [throttle.wait_after(n, 5).total_seconds() for n in range(4, 16)]
+    assert waits[:3] == [0, 15, 30] and waits[3] == 60
+    assert waits[-1] == throttle.MAX_WAIT.total_seconds()
+    assert all(b >= a for a, b in itertools.pairwise(waits))
+    assert throttle.wait_after(10**9, 5) == throttle.MAX_WAIT  # no overflow
+    assert throttle.wait_after(100, 0).total_seconds() == 0  # web.login_rate_limit 0: off
 
 
-def test_a_session_survives_only_its_password() -> None:
+def test_login_keys_skip_the_account_wide_key_at_a_known_address() -> None:
+    names = [k.name for k in throttle.keys_for("192.0.2.1", account_id=7, free=5, known=False)]
+    assert names == ["ip:192.0.2.1", "account:7@192.0.2.1", "account:7"]
+    known = throttle.keys_for("192.0.2.1", account_id=7, free=5, known=True)
+    assert [k.name for k in known] == ["ip:192.0.2.1", "account:7@192.0.2.1"]
+    assert [k.name for k in throttle.keys_for("a", account_id=None, free=5, known=False)] == [
+        "ip:a"
+    ]
+
+
+def test_a_session_cookie_needs_the_secret_key() -> None:
     response = Response()
-    issued = auth("old").new_session(response, secure=False)
+    issued = auth().new_session(response, secure=False)
     cookie = session_cookie(response)
-    assert auth("old").session(request_with({SESSION_COOKIE: cookie})) == issued
-    assert auth("new").session(request_with({SESSION_COOKIE: cookie})) is None
-    assert auth("old").session(request_with({SESSION_COOKIE: cookie + "x"})) is None
+    assert auth().session(request_with({SESSION_COOKIE: cookie})) == issued
+    assert auth("other" * 8).session(request_with({SESSION_COOKIE: cookie})) is None
+    assert auth().session(request_with({SESSION_COOKIE: cookie + "x"})) is None
 
 
 def test_csrf_check_is_exact() -> None:

@@ -10,6 +10,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from newsletter.accounts.service import BOOTSTRAP_EMAIL
 from newsletter.api import keys
 from newsletter.api.scopes import SCOPES
 from newsletter.db import transaction
@@ -35,7 +36,10 @@ BROWSER = {"user-agent": "Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile Sa
 def _admin_client(services: Services) -> TestClient:
     client = TestClient(create_app(services), base_url="https://news.example.org")
     page = client.get("/admin/login")
-    client.post("/admin/login", data={"password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    client.post(
+        "/admin/login",
+        data={"email": BOOTSTRAP_EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
     return client
 
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from newsletter.accounts.service import BOOTSTRAP_EMAIL
 from newsletter.services import Services
 from newsletter.tracking.models import Hit
 from newsletter.web import create_app
@@ -56,7 +57,10 @@ def _hits(services: Services) -> int:
 
 def _admin(client: TestClient) -> str:
     page = client.get("/admin/login")
-    client.post("/admin/login", data={"password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    client.post(
+        "/admin/login",
+        data={"email": BOOTSTRAP_EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
     return csrf_of(client.get("/admin/issues").text)
 
 

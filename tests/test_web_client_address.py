@@ -21,7 +21,7 @@ from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.web.clientaddr import resolve_client
 from subscribers.models import ConsentRecord
-from tests.admin_support import PASSWORD, csrf_of, open_project
+from tests.admin_support import OWNER, PASSWORD, csrf_of, open_project
 from tests.fixtures.web import add_subscriber, live_server, token_url
 from tests.scheduler_helpers import wait_for
 
@@ -99,7 +99,7 @@ def test_admin_login_limit_holds_against_rotating_forwarded_for(
             csrf = csrf_of(client.get(f"{url}/admin/login").text)
             response = client.post(
                 f"{url}/admin/login",
-                data={"password": f"guess {n}", "csrf_token": csrf},
+                data={"email": OWNER, "password": f"guess {n}", "csrf_token": csrf},
                 headers={"X-Forwarded-For": f"192.0.2.{n}"},
             )
             codes.append(response.status_code)

@@ -10,6 +10,7 @@ from newsletter.cli import (  # noqa: F401
     schedule,
     sends,
     subscribers,
+    users,
 )
 from newsletter.cli.base import app, run
 

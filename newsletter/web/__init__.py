@@ -47,8 +47,20 @@ def create_app(
     for module in (public, archive, admin, webhooks):
         app.include_router(module.router)
     app.mount(PREFIX, create_api(services, mailer=app.state.mailer))
-    if not services.settings.secrets.admin_password:
-        log.warning(
-            "the admin dashboard (/admin) is off: set NEWSLETTER_ADMIN_PASSWORD to enable it"
-        )
+    _bootstrap_accounts(services)
     return app
+
+
+def _bootstrap_accounts(services: Services) -> None:
+    """The first owner from NEWSLETTER_ADMIN_PASSWORD where no account exists (it says so);
+    a hint when the dashboard has no account at all."""
+    from newsletter.accounts import service as account_service
+
+    if account_service.bootstrap_owner(services, services.settings.web.admin_email):
+        return
+    if not account_service.any_accounts(services):
+        log.warning(
+            "the admin dashboard (/admin) is off: add an owner with `newsletter users add EMAIL "
+            "--role owner`, or set NEWSLETTER_ADMIN_PASSWORD to enable it (the first start "
+            "then creates an owner with that password)"
+        )

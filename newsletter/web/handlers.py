@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 
 #: The ``detail`` of the 404 that every ``/admin`` route answers without an admin password:
 #: a browser gets a page saying how to enable the dashboard instead of "not found".
-ADMIN_DISABLED = "the admin dashboard is not enabled: set NEWSLETTER_ADMIN_PASSWORD"
+ADMIN_DISABLED = (
+    "the admin dashboard is not enabled: add an owner (newsletter users add EMAIL --role owner)"
+    " or set NEWSLETTER_ADMIN_PASSWORD"
+)
 
 #: The first matching class in this order decides the status.
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
@@ -42,6 +45,7 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (errors.SchedulerError, 409),
     # The dashboard's integrations page: an unknown key or endpoint, a refused value.
     (ApiError, 422),
+    (errors.AccountError, 422),
     (errors.ConfigError, 500),
     (errors.NewsletterError, 500),
 )

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from newsletter import db
+from newsletter.accounts import store as account_store
+from newsletter.accounts.models import AdminSessionRow
+from newsletter.accounts.service import Account
 from newsletter.catalog import load_issue
 from newsletter.check import CheckReport, check_issue
 from newsletter.delivery import engine
@@ -47,35 +50,56 @@ log = logging.getLogger("newsletter.admin")
 
 #: At most this many addresses per test send (it is a preview, not a mailing).
 MAX_TEST_ADDRESSES = 10
-ACTOR = admin_store.ADMIN_ACTOR
 
 
-def record(services: Services, action: str, **detail: Any) -> None:
+def record(services: Services, action: str, *, actor: str, **detail: Any) -> None:
     """Log one admin action on its own (for actions whose service owns its transaction)."""
     with db.transaction(services.sessions) as session:
-        admin_store.record_admin_action(session, action, detail=detail)
+        admin_store.record_admin_action(session, action, actor=actor, detail=detail)
 
 
-def start_session(services: Services, editor: AdminSession, *, ip: str) -> None:
-    """Record a new login session server-side, with the ``login`` action."""
+def start_session(services: Services, editor: AdminSession, account: Account, *, ip: str) -> None:
+    """Record a new login session of ``account`` server-side, with the ``login`` action."""
     now = utcnow()
     expires_at = now + timedelta(seconds=SESSION_MAX_AGE)
     with db.transaction(services.sessions) as session:
-        admin_store.start_session(session, editor.key, now=now, expires_at=expires_at, ip=ip)
-        admin_store.record_admin_action(session, "login", detail={"ip": ip})
+        admin_store.start_session(
+            session, editor.key, account_id=account.id, now=now, expires_at=expires_at, ip=ip
+        )
+        admin_store.record_admin_action(session, "login", actor=account.actor, detail={"ip": ip})
 
 
-def session_is_active(services: Services, editor: AdminSession) -> bool:
-    """Whether the signed cookie's session is still on record (not ended, not expired)."""
+def session_account(services: Services, editor: AdminSession) -> Account | None:
+    """The account of the signed cookie's session while the session is on record (not
+    ended, not expired, its account not removed); else None."""
     with services.sessions() as session:
-        return admin_store.session_is_active(session, editor.key, now=utcnow())
+        row = account_store.session_account(session, editor.key, now=utcnow())
+        return Account.of(row) if row is not None else None
 
 
 def end_session(services: Services, editor: AdminSession) -> None:
     """Logout: end the session server-side, so its cookie no longer works anywhere."""
     with db.transaction(services.sessions) as session:
         admin_store.end_session(session, editor.key, now=utcnow())
-        admin_store.record_admin_action(session, "logout")
+        admin_store.record_admin_action(session, "logout", actor=editor.actor)
+
+
+def my_sessions(services: Services, editor: AdminSession) -> list[AdminSessionRow]:
+    """The account's active sessions, newest first."""
+    with services.sessions() as session:
+        return account_store.active_sessions(session, editor.account_id, now=utcnow())
+
+
+def end_other_sessions(services: Services, editor: AdminSession) -> int:
+    """End every session of the account but this one; how many ended."""
+    with db.transaction(services.sessions) as session:
+        ended = account_store.end_sessions(
+            session, editor.account_id, now=utcnow(), keep=editor.key
+        )
+        admin_store.record_admin_action(
+            session, "sessions_ended", actor=editor.actor, detail={"count": ended}
+        )
+    return ended
 
 
 def login_failed(services: Services, *, ip: str, limited: bool) -> None:
@@ -100,10 +124,10 @@ def preview_html(services: Services, slug: str) -> tuple[str, str, str]:
     return rendered.subject, html, text
 
 
-def run_check(services: Services, slug: str) -> CheckReport:
+def run_check(services: Services, slug: str, *, actor: str) -> CheckReport:
     """The preflight check of the issue file (logged)."""
     report = check_issue(services.settings, load_issue(services, slug))
-    record(services, "check", slug=slug, ok=report.ok, errors=len(report.errors))
+    record(services, "check", actor=actor, slug=slug, ok=report.ok, errors=len(report.errors))
     return report
 
 
@@ -122,7 +146,7 @@ def parse_addresses(text: str) -> list[str]:
     return found
 
 
-def send_test(services: Services, slug: str, *, addresses: list[str]) -> list[str]:
+def send_test(services: Services, slug: str, *, addresses: list[str], actor: str) -> list[str]:
     """Send the issue to ``addresses`` now, outside the ledger, from the newsletter's sender;
     subject marked ``[테스트]``/``[Test]`` (see ``prefix_for_test_copy``)."""
     rendered = render_issue(services.settings, load_issue(services, slug))
@@ -137,22 +161,22 @@ def send_test(services: Services, slug: str, *, addresses: list[str]) -> list[st
             text=text,
             newsletter_id=rendered.newsletter_id,
         )
-    record(services, "test_send", slug=slug, to=addresses)
+    record(services, "test_send", actor=actor, slug=slug, to=addresses)
     return addresses
 
 
-def schedule(services: Services, slug: str, *, at: str) -> ScheduleResult:
+def schedule(services: Services, slug: str, *, at: str, actor: str) -> ScheduleResult:
     """Schedule at ``at`` (a wall time in the site's zone, or ISO-8601), or at the file's date."""
     instant = parse_instant(at, services.settings.site.tz) if at.strip() else None
-    result = schedule_issue(services, slug, at=instant, by=ACTOR)
-    record(services, "schedule", slug=slug, at=result.as_dict()["send_at"])
+    result = schedule_issue(services, slug, at=instant, by=actor)
+    record(services, "schedule", actor=actor, slug=slug, at=result.as_dict()["send_at"])
     return result
 
 
-def cancel(services: Services, slug: str) -> ScheduleResult:
+def cancel(services: Services, slug: str, *, actor: str) -> ScheduleResult:
     """Cancel a scheduled issue."""
-    result = cancel_issue(services, slug, by=ACTOR)
-    record(services, "cancel", slug=slug)
+    result = cancel_issue(services, slug, by=actor)
+    record(services, "cancel", actor=actor, slug=slug)
     return result
 
 
@@ -162,7 +186,7 @@ def audience(services: Services, newsletter_id: str) -> int:
         return count_eligible(session, newsletter_id)
 
 
-def send_now(services: Services, slug: str, *, executor: Executor) -> int:
+def send_now(services: Services, slug: str, *, executor: Executor, actor: str) -> int:
     """Start sending ``slug`` now (in the background); returns the send id.
 
     The issue moves to ``sending`` first, so the scheduler follows this send instead of
@@ -174,10 +198,18 @@ def send_now(services: Services, slug: str, *, executor: Executor) -> int:
             status = issue.status if issue else "unknown"
             raise SendStateError(f"{slug} cannot be sent now (it is {status})")
         schedule_store.set_status(
-            session, issue.id, to=IssueStatus.SENDING, only_from=SCHEDULABLE, note="sent by admin"
+            session,
+            issue.id,
+            to=IssueStatus.SENDING,
+            only_from=SCHEDULABLE,
+            note=f"sent by {actor}",
         )
         admin_store.record_admin_action(
-            session, "send_now", detail={"slug": slug}, newsletter_id=issue.newsletter_id
+            session,
+            "send_now",
+            actor=actor,
+            detail={"slug": slug},
+            newsletter_id=issue.newsletter_id,
         )
     send_id = engine.create_send(services, slug)
     # The engine moves the issue to ``sent`` with its send (store.mirror_issue_status).
@@ -185,7 +217,7 @@ def send_now(services: Services, slug: str, *, executor: Executor) -> int:
     return send_id
 
 
-def pause(services: Services, send_id: int) -> None:
+def pause(services: Services, send_id: int, *, actor: str) -> None:
     """Pause a running send; its runner stops before the next batch."""
     with db.transaction(services.sessions) as session:
         changed = delivery_store.set_send_status(
@@ -193,20 +225,20 @@ def pause(services: Services, send_id: int) -> None:
             send_id,
             SendStatus.PAUSED,
             now=utcnow(),
-            error="paused by admin",
+            error=f"paused by {actor}",
             only_from=[SendStatus.SENDING, SendStatus.QUEUED],
         )
         if not changed:
             raise SendStateError(f"send {send_id} is not running")
-        admin_store.record_admin_action(session, "pause", detail={"send_id": send_id})
+        admin_store.record_admin_action(session, "pause", actor=actor, detail={"send_id": send_id})
 
 
-def resume(services: Services, send_id: int, *, executor: Executor) -> None:
+def resume(services: Services, send_id: int, *, executor: Executor, actor: str) -> None:
     """Resume a paused or failed send in the background."""
     result = engine.send_result(services, send_id)
     if result.status not in (SendStatus.PAUSED, SendStatus.FAILED, SendStatus.QUEUED):
         raise SendStateError(f"send {send_id} is {result.status}: nothing to resume")
-    record(services, "resume", send_id=send_id)
+    record(services, "resume", actor=actor, send_id=send_id)
     executor.submit(_background, engine.resume_send, services, send_id)
 
 
@@ -288,26 +320,36 @@ def send_report(services: Services, send_id: int) -> SendReport:
         )
 
 
-def unsubscribe_person(services: Services, subscriber_id: int) -> list[str]:
+def unsubscribe_person(services: Services, subscriber_id: int, *, actor: str) -> list[str]:
     """Unsubscribe one person from every newsletter."""
     with db.transaction(services.sessions) as session:
-        left = unsubscribe(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=ACTOR)
+        left = unsubscribe(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=actor)
         admin_store.record_admin_action(
-            session, "unsubscribe", subscriber_id=subscriber_id, detail={"newsletters": left}
+            session,
+            "unsubscribe",
+            actor=actor,
+            subscriber_id=subscriber_id,
+            detail={"newsletters": left},
         )
     return left
 
 
-def erase_person(services: Services, subscriber_id: int) -> None:
+def erase_person(services: Services, subscriber_id: int, *, actor: str) -> None:
     """Erase one person (the hashed address stays suppressed)."""
     with db.transaction(services.sessions) as session:
-        erase(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=ACTOR)
+        erase(session, subscriber_id=subscriber_id, how=How.ADMIN, actor=actor)
         erase_clicks(session, subscriber_id)
-        admin_store.record_admin_action(session, "erase", subscriber_id=subscriber_id)
+        admin_store.record_admin_action(session, "erase", actor=actor, subscriber_id=subscriber_id)
 
 
 def import_subscribers(
-    services: Services, path: Path, *, newsletter_id: str, confirmed: bool, partial: bool
+    services: Services,
+    path: Path,
+    *,
+    newsletter_id: str,
+    confirmed: bool,
+    partial: bool,
+    actor: str,
 ) -> ImportSummary:
     """Import a CSV file with the CLI's rules (all-or-nothing unless ``partial``)."""
     with db.transaction(services.sessions) as session:
@@ -317,11 +359,12 @@ def import_subscribers(
             newsletter_id=newsletter_id,
             confirmed=confirmed,
             partial=partial,
-            actor=ACTOR,
+            actor=actor,
         )
         admin_store.record_admin_action(
             session,
             "import",
+            actor=actor,
             newsletter_id=newsletter_id,
             detail={"imported": summary.imported, "invalid": summary.invalid},
         )

@@ -1,15 +1,15 @@
-"""The editors' login: one password from the environment, a signed session cookie, CSRF.
+"""The editors' login: accounts (newsletter.accounts), a signed session cookie, CSRF.
 
-- No ``NEWSLETTER_ADMIN_PASSWORD``, no dashboard: every ``/admin`` route answers 404.
+- No account (and no ``NEWSLETTER_ADMIN_PASSWORD`` to bootstrap the first owner), no
+  dashboard: every ``/admin`` route answers 404.
 - The session cookie (``nl_admin``) is signed with itsdangerous, HttpOnly, SameSite=Strict,
-  ``Secure`` on https, valid for :data:`SESSION_MAX_AGE`. It carries a random session id, a
-  random CSRF token and a fingerprint of the password, so changing the password logs every
-  session out. The session id is also recorded server-side (``admin_sessions``, by hash):
-  the dependencies accept a cookie only while its row is active, so logout ends it for good.
+  ``Secure`` on https, valid for :data:`SESSION_MAX_AGE`. It carries a random session id
+  and a random CSRF token. The session id is recorded server-side (``admin_sessions``, by
+  hash, with its account): the dependencies accept a cookie only while its row is active,
+  so logout, removal, a role or password change end it for good.
 - Every form carries the session's CSRF token (the login form a token bound to a
   pre-login cookie), checked in constant time.
-- Logins are limited per client address: ``web.login_rate_limit`` attempts per
-  :data:`LOGIN_WINDOW` (kept in memory: a restart forgets them, which only helps the owner).
+- Logins are throttled in the database (newsletter.accounts.throttle).
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,19 +24,30 @@ from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from newsletter.accounts.models import Role
+
 SESSION_COOKIE = "nl_admin"
 LOGIN_COOKIE = "nl_admin_login"
 CSRF_FIELD = "csrf_token"
 SESSION_MAX_AGE = 12 * 3600
-LOGIN_WINDOW = 15 * 60.0
 
 
 @dataclass(frozen=True)
 class AdminSession:
-    """A logged-in editor: the session's id and the CSRF token its forms must carry."""
+    """A logged-in editor: the session's id, the CSRF token its forms must carry, and (once
+    checked server-side) the account: its id, email and role."""
 
     csrf: str
     sid: str
+    account_id: int = 0
+    email: str = ""
+    role: Role = Role.VIEWER
+    has_totp: bool = False
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names whoever acts through this session."""
+        return self.email[:64]  # the audit columns hold 64 characters
 
     @property
     def key(self) -> str:
@@ -53,50 +61,18 @@ def session_key(sid: str) -> str:
 
 
 class AdminAuth:
-    """Password check, session cookies, CSRF tokens and the login rate limit."""
+    """Session cookies and CSRF tokens."""
 
-    def __init__(self, *, password: str, secret_key: str, login_limit: int) -> None:
-        self._password = password.encode()
-        self._fingerprint = hmac.new(
-            secret_key.encode(), b"admin-password:" + self._password, hashlib.sha256
-        ).hexdigest()[:32]
+    def __init__(self, *, secret_key: str) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="newsletter-admin-session")
         self._login_key = hmac.new(
             secret_key.encode(), b"admin-login-csrf", hashlib.sha256
         ).digest()
-        self._limit = login_limit
-        self._attempts: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check_password(self, given: str) -> bool:
-        """Whether ``given`` is the admin password (constant time)."""
-        return hmac.compare_digest(given.encode(), self._password)
-
-    def allow_login_attempt(self, client: str, *, now: float | None = None) -> bool:
-        """Count one login attempt from ``client``; False when over the limit."""
-        if self._limit <= 0:
-            return True
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            recent = self._attempts.setdefault(client, deque())
-            while recent and recent[0] <= moment - LOGIN_WINDOW:
-                recent.popleft()
-            if len(recent) >= self._limit:
-                return False
-            recent.append(moment)
-            return True
-
-    def forget_attempts(self, client: str) -> None:
-        """A successful login clears the client's count."""
-        with self._lock:
-            self._attempts.pop(client, None)
 
     def new_session(self, response: Response, *, secure: bool) -> AdminSession:
         """Start a session: set the signed cookie on ``response`` (the caller records it)."""
         session = AdminSession(csrf=secrets.token_urlsafe(24), sid=secrets.token_urlsafe(32))
-        value = self._serializer.dumps(
-            {"csrf": session.csrf, "sid": session.sid, "pw": self._fingerprint}
-        )
+        value = self._serializer.dumps({"csrf": session.csrf, "sid": session.sid})
         response.set_cookie(
             SESSION_COOKIE,
             value,
@@ -118,7 +94,7 @@ class AdminAuth:
             data: Any = self._serializer.loads(raw, max_age=SESSION_MAX_AGE)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or data.get("pw") != self._fingerprint:
+        if not isinstance(data, dict):
             return None
         csrf, sid = data.get("csrf"), data.get("sid")
         if not (isinstance(csrf, str) and csrf and isinstance(sid, str) and sid):

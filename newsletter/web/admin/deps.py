@@ -1,11 +1,19 @@
-"""What every admin route needs: the auth (404 when no password is set), the editor's
-session (else a redirect to the login page), page rendering with the admin texts, and the
-background executor for sends."""
+"""What every admin route needs: the auth (404 while no account exists), the session and
+its account's role (else a redirect to the login page, or 403), page rendering with the
+admin texts, and the background executor for sends.
+
+Roles are checked here only, one dependency per level: ``ViewerDep`` (any account; pages
+and one's own account), ``FormEditorDep`` (writes issues and sends), ``FormOwnerDep`` /
+``OwnerDep`` (subscribers' erasure and import, accounts, API keys, webhooks). A form
+dependency checks the CSRF token too. A role below the route's is a 403 and the route's
+body never runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -14,6 +22,8 @@ from fastapi import Depends, Form, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from newsletter.accounts import service as account_service
+from newsletter.accounts.models import Role
 from newsletter.errors import IssueNotFound
 from newsletter.resources import template_dirs
 from newsletter.services import Services
@@ -30,22 +40,19 @@ LOGIN_PATH = "/admin/login"
 
 
 def get_auth(request: Request) -> AdminAuth:
-    """The app's admin auth; 404 for every admin route when no password is configured."""
+    """The app's admin auth; 404 for every admin route while no account exists."""
     state = request.app.state
     auth: AdminAuth | None = getattr(state, "admin_auth", None)
     if auth is not None:
         return auth
     services: Services = state.services
-    password = services.settings.secrets.admin_password
-    if not password:
+    if not account_service.any_accounts(services):
         raise HTTPException(status_code=404, detail=ADMIN_DISABLED)
     keys = signing_keys(
         services.settings.secrets.secret_key,
         dev_key_path=services.settings.base_dir / ".secret_key",
     )
-    auth = AdminAuth(
-        password=password, secret_key=keys[0], login_limit=services.settings.web.login_rate_limit
-    )
+    auth = AdminAuth(secret_key=keys[0])
     state.admin_auth = auth
     return auth
 
@@ -63,35 +70,86 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def active_session(request: Request, auth: AdminAuth, services: Services) -> AdminSession | None:
-    """The request's session when its cookie is validly signed and its server-side record
-    is active (not logged out, not expired); else None."""
+    """The request's session with its account, when its cookie is validly signed and its
+    server-side record is active (not logged out, expired or ended); else None."""
     session = auth.session(request)
-    if session is None or not admin_actions.session_is_active(services, session):
+    if session is None:
         return None
-    return session
+    account = admin_actions.session_account(services, session)
+    if account is None:
+        return None
+    return replace(
+        session,
+        account_id=account.id,
+        email=account.email,
+        role=account.role,
+        has_totp=account.has_totp,
+    )
 
 
-def get_editor(request: Request, auth: AuthDep, services: ServicesDep) -> AdminSession:
-    """The logged-in editor's session, or a redirect to the login page."""
+#: Paths an account must still reach while an owner requires a second factor it lacks.
+SETUP_PATHS = ("/admin/account", "/admin/logout")
+
+
+def get_viewer(request: Request, auth: AuthDep, services: ServicesDep) -> AdminSession:
+    """Any logged-in account's session, or a redirect to the login page (or to setting up
+    a second factor, while an owner requires one the account lacks)."""
     session = active_session(request, auth, services)
     if session is None:
         raise HTTPException(status_code=303, headers={"Location": LOGIN_PATH})
+    if (
+        not session.has_totp
+        and not request.url.path.startswith(SETUP_PATHS)
+        and account_service.totp_required(services)
+    ):
+        raise HTTPException(status_code=303, headers={"Location": "/admin/account?totp=required"})
     return session
 
 
-EditorDep = Annotated[AdminSession, Depends(get_editor)]
+ViewerDep = Annotated[AdminSession, Depends(get_viewer)]
 #: The form field every admin form carries (see ``render``: ``csrf_token``).
 CsrfField = Annotated[str, Form(alias="csrf_token")]
 
 
-def get_form_editor(editor: EditorDep, csrf: CsrfField = "") -> AdminSession:
-    """The editor posting a form, once the form proved it came from their own pages (403)."""
-    AdminAuth.check_csrf(editor, csrf)
-    return editor
+def _at_least(role: Role, session: AdminSession) -> AdminSession:
+    if session.role.level < role.level:
+        raise HTTPException(status_code=403, detail=f"this needs the {role} role")
+    return session
 
 
-#: For every state-changing admin route: logged in, and the form's CSRF token checked.
+def get_owner(viewer: ViewerDep) -> AdminSession:
+    """An owner's session (pages only owners see); 403 for the other roles."""
+    return _at_least(Role.OWNER, viewer)
+
+
+OwnerDep = Annotated[AdminSession, Depends(get_owner)]
+
+
+def get_form_viewer(viewer: ViewerDep, csrf: CsrfField = "") -> AdminSession:
+    """Any account posting a form about itself (logout, its sessions, password, TOTP),
+    once the form proved it came from its own pages (403)."""
+    AdminAuth.check_csrf(viewer, csrf)
+    return viewer
+
+
+FormViewerDep = Annotated[AdminSession, Depends(get_form_viewer)]
+
+
+def get_form_editor(viewer: FormViewerDep) -> AdminSession:
+    """An editor or owner posting a form (issues, sends); 403 for a viewer."""
+    return _at_least(Role.EDITOR, viewer)
+
+
+#: For every route that writes issues or sends: logged in as editor+, CSRF checked.
 FormEditorDep = Annotated[AdminSession, Depends(get_form_editor)]
+
+
+def get_form_owner(viewer: FormViewerDep) -> AdminSession:
+    """An owner posting a form (erase, import, accounts, keys, webhooks); else 403."""
+    return _at_least(Role.OWNER, viewer)
+
+
+FormOwnerDep = Annotated[AdminSession, Depends(get_form_owner)]
 
 
 def get_known_issue(slug: str, services: ServicesDep) -> IssueRow:
@@ -159,6 +217,7 @@ def render(
         "csrf_token": editor.csrf if editor else "",
         "local": local,
         "logged_in": editor is not None,
+        "me": editor,
         **(context or {}),
     }
     return pages.render(request, f"admin/{name}", values, status_code=status_code, lang=lang)

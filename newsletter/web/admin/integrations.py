@@ -23,8 +23,8 @@ from newsletter.services import Services
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin.auth import AdminSession
 from newsletter.web.admin.deps import (
-    EditorDep,
-    FormEditorDep,
+    FormOwnerDep,
+    OwnerDep,
     RowId,
     ServicesDep,
     redirect,
@@ -37,7 +37,7 @@ Choices = Annotated[list[str], Form()]
 
 
 @router.get("/integrations")
-def integrations(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+def integrations(request: Request, editor: OwnerDep, services: ServicesDep) -> Response:
     """Keys and endpoints, with the forms to add them."""
     return _page(request, editor, services)
 
@@ -45,7 +45,7 @@ def integrations(request: Request, editor: EditorDep, services: ServicesDep) -> 
 @router.post("/integrations/keys")
 def create_key(
     request: Request,
-    editor: FormEditorDep,
+    editor: FormOwnerDep,
     services: ServicesDep,
     name: Annotated[str, Form(max_length=64)] = "",
     scopes: Choices = [],  # noqa: B006 - FastAPI copies defaults
@@ -53,9 +53,12 @@ def create_key(
     """Create a key: its secret is on this page only."""
     try:
         with transaction(services.sessions) as session:
-            new = keys.create_key(session, name, scopes=scopes, created_by="admin")
+            new = keys.create_key(session, name, scopes=scopes, created_by=editor.actor)
             admin_store.record_admin_action(
-                session, "api_key_created", detail={"name": name, "scopes": list(new.scopes)}
+                session,
+                "api_key_created",
+                actor=editor.actor,
+                detail={"name": name, "scopes": list(new.scopes)},
             )
     except ApiKeyError as exc:
         return _page(request, editor, services, error=str(exc), status_code=422)
@@ -63,18 +66,20 @@ def create_key(
 
 
 @router.post("/integrations/keys/{name}/revoke")
-def revoke_key(name: str, editor: FormEditorDep, services: ServicesDep) -> Response:
+def revoke_key(name: str, editor: FormOwnerDep, services: ServicesDep) -> Response:
     """Revoke a key."""
     with transaction(services.sessions) as session:
         keys.revoke_key(session, name)
-        admin_store.record_admin_action(session, "api_key_revoked", detail={"name": name})
+        admin_store.record_admin_action(
+            session, "api_key_revoked", actor=editor.actor, detail={"name": name}
+        )
     return redirect(PAGE)
 
 
 @router.post("/integrations/webhooks")
 def add_webhook(
     request: Request,
-    editor: FormEditorDep,
+    editor: FormOwnerDep,
     services: ServicesDep,
     url: Annotated[str, Form(max_length=2000)] = "",
     events: Choices = [],  # noqa: B006 - FastAPI copies defaults
@@ -82,9 +87,12 @@ def add_webhook(
     """Add an endpoint: its signing secret is on this page only."""
     try:
         with transaction(services.sessions) as session:
-            new = webhooks.add_endpoint(session, url, events=events, created_by="admin")
+            new = webhooks.add_endpoint(session, url, events=events, created_by=editor.actor)
             admin_store.record_admin_action(
-                session, "webhook_added", detail={"url": url, "events": list(new.event_types)}
+                session,
+                "webhook_added",
+                actor=editor.actor,
+                detail={"url": url, "events": list(new.event_types)},
             )
     except webhooks.WebhookError as exc:
         return _page(request, editor, services, error=str(exc), status_code=422)
@@ -92,20 +100,24 @@ def add_webhook(
 
 
 @router.post("/integrations/webhooks/{endpoint_id}/enable")
-def enable_webhook(endpoint_id: RowId, editor: FormEditorDep, services: ServicesDep) -> Response:
+def enable_webhook(endpoint_id: RowId, editor: FormOwnerDep, services: ServicesDep) -> Response:
     """Re-enable an endpoint disabled after repeated failure."""
     with transaction(services.sessions) as session:
         webhooks.enable_endpoint(session, endpoint_id)
-        admin_store.record_admin_action(session, "webhook_enabled", detail={"id": endpoint_id})
+        admin_store.record_admin_action(
+            session, "webhook_enabled", actor=editor.actor, detail={"id": endpoint_id}
+        )
     return redirect(PAGE)
 
 
 @router.post("/integrations/webhooks/{endpoint_id}/remove")
-def remove_webhook(endpoint_id: RowId, editor: FormEditorDep, services: ServicesDep) -> Response:
+def remove_webhook(endpoint_id: RowId, editor: FormOwnerDep, services: ServicesDep) -> Response:
     """Remove an endpoint and its delivery log."""
     with transaction(services.sessions) as session:
         webhooks.remove_endpoint(session, endpoint_id)
-        admin_store.record_admin_action(session, "webhook_removed", detail={"id": endpoint_id})
+        admin_store.record_admin_action(
+            session, "webhook_removed", actor=editor.actor, detail={"id": endpoint_id}
+        )
     return redirect(PAGE)
 
 

@@ -2,8 +2,8 @@
 
 Thin routes: each parses its form, checks the CSRF token, calls one function of
 :mod:`newsletter.web.admin.actions` and redirects (or renders). People live in
-:mod:`newsletter.web.admin.subscribers`. Without ``NEWSLETTER_ADMIN_PASSWORD`` every route
-here answers 404.
+:mod:`newsletter.web.admin.subscribers`. While no account exists every route here answers
+404. Accounts, sessions and the second factor are in :mod:`newsletter.web.admin.accounts`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from newsletter.accounts import service as account_service
 from newsletter.errors import NewsletterError
 from newsletter.tracking.report import engagement_csv, engagement_for_send, recent_engagement
+from newsletter.web.admin import accounts as admin_accounts
 from newsletter.web.admin import actions
 from newsletter.web.admin import integrations as admin_integrations
 from newsletter.web.admin import store as admin_store
@@ -26,11 +28,12 @@ from newsletter.web.admin.charts import line_chart
 from newsletter.web.admin.deps import (
     AuthDep,
     CsrfField,
-    EditorDep,
     FormEditorDep,
+    FormViewerDep,
     KnownIssueDep,
     RowId,
     ServicesDep,
+    ViewerDep,
     active_session,
     executor,
     redirect,
@@ -51,12 +54,22 @@ def login_page(request: Request, auth: AuthDep, services: ServicesDep) -> Respon
     return _login(request, auth)
 
 
-def _login(request: Request, auth: AuthDep, *, error: str = "", status: int = 200) -> Response:
+def _login(
+    request: Request,
+    auth: AuthDep,
+    *,
+    error: str = "",
+    status: int = 200,
+    wait: int = 0,
+    email: str = "",
+) -> Response:
     token, nonce = auth.login_form(request)
-    context = {"login_token": token, "login_error": error}
+    context = {"login_token": token, "login_error": error, "wait_seconds": wait, "email": email}
     page = render(request, "login.html", context, status_code=status)
     if nonce is not None:
         auth.set_login_cookie(page, nonce)
+    if wait:
+        page.headers["Retry-After"] = str(wait)
     return page
 
 
@@ -65,27 +78,38 @@ def login(
     request: Request,
     auth: AuthDep,
     services: ServicesDep,
-    password: Annotated[str, Form()] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=4096)] = "",
+    code: Annotated[str, Form(max_length=64)] = "",
     csrf: CsrfField = "",
 ) -> Response:
-    """Check the password (rate-limited per client); start a session."""
+    """Check email, password and (when set up) the second factor, throttled per address
+    and per account; start a session of that account."""
     auth.check_login_token(request, csrf)
     client = client_ip(request)
-    if not auth.allow_login_attempt(client):
-        actions.login_failed(services, ip=client, limited=True)
-        return _login(request, auth, error="too_many", status=429)
-    if not auth.check_password(password):
-        actions.login_failed(services, ip=client, limited=False)
-        return _login(request, auth, error="wrong", status=401)
-    auth.forget_attempts(client)
+    result = account_service.login(
+        services,
+        email=email,
+        password=password,
+        code=code,
+        ip=client,
+        free=services.settings.web.login_rate_limit,
+    )
+    if result.account is None:
+        limited = result.error == "too_many"
+        actions.login_failed(services, ip=client, limited=limited)
+        status = 429 if limited else 401
+        return _login(
+            request, auth, error=result.error, status=status, wait=result.wait_seconds, email=email
+        )
     response = redirect("/admin/issues")
     editor = auth.new_session(response, secure=request.url.scheme == "https")
-    actions.start_session(services, editor, ip=client)
+    actions.start_session(services, editor, result.account, ip=client)
     return response
 
 
 @router.post("/logout")
-def logout(editor: FormEditorDep, auth: AuthDep, services: ServicesDep) -> Response:
+def logout(editor: FormViewerDep, auth: AuthDep, services: ServicesDep) -> Response:
     """End the session server-side (its cookie stops working everywhere) and drop it."""
     actions.end_session(services, editor)
     response = redirect("/admin/login")
@@ -95,13 +119,13 @@ def logout(editor: FormEditorDep, auth: AuthDep, services: ServicesDep) -> Respo
 
 @router.get("")
 @router.get("/")
-def home(editor: EditorDep) -> Response:
+def home(editor: ViewerDep) -> Response:
     """The dashboard starts at the issues."""
     return redirect("/admin/issues")
 
 
 @router.get("/issues")
-def issues(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+def issues(request: Request, editor: ViewerDep, services: ServicesDep) -> Response:
     """Every issue with its status and its local publication instant."""
     with services.sessions() as session:
         rows = admin_store.issue_rows(session)
@@ -116,13 +140,13 @@ def sync(editor: FormEditorDep, services: ServicesDep) -> Response:
     from newsletter.catalog import sync_issues
 
     sync_issues(services)
-    actions.record(services, "sync")
+    actions.record(services, "sync", actor=editor.actor)
     return redirect("/admin/issues?done=synced")
 
 
 def _issue_page(
     request: Request,
-    editor: EditorDep,
+    editor: ViewerDep,
     services: ServicesDep,
     row: admin_store.IssueRow,
     *,
@@ -154,7 +178,7 @@ def _issue_page(
 
 @router.get("/issues/{slug}")
 def issue(
-    request: Request, editor: EditorDep, row: KnownIssueDep, services: ServicesDep
+    request: Request, editor: ViewerDep, row: KnownIssueDep, services: ServicesDep
 ) -> Response:
     """One issue: status, preview at phone and desktop width, and the editor's actions."""
     return _issue_page(request, editor, services, row)
@@ -166,7 +190,7 @@ def check(
 ) -> Response:
     """Run the preflight check and show its findings on the issue page."""
     try:
-        report = actions.run_check(services, row.slug)
+        report = actions.run_check(services, row.slug, actor=editor.actor)
     except NewsletterError as exc:
         return _issue_page(request, editor, services, row, error=str(exc), status_code=422)
     return _issue_page(request, editor, services, row, report=report)
@@ -182,7 +206,9 @@ def test_send(
 ) -> Response:
     """Send the issue to a few addresses now (not recorded in the ledger)."""
     try:
-        sent = actions.send_test(services, row.slug, addresses=actions.parse_addresses(to))
+        sent = actions.send_test(
+            services, row.slug, addresses=actions.parse_addresses(to), actor=editor.actor
+        )
     except (NewsletterError, SubscriberError) as exc:
         return _issue_page(request, editor, services, row, error=str(exc), status_code=400)
     return _issue_page(request, editor, services, row, tested=sent)
@@ -198,7 +224,7 @@ def schedule(
 ) -> Response:
     """Schedule (or reschedule) at a local time, or back at the file's date when empty."""
     try:
-        actions.schedule(services, row.slug, at=at)
+        actions.schedule(services, row.slug, at=at, actor=editor.actor)
     except NewsletterError as exc:
         return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
     return redirect(f"/admin/issues/{quote(row.slug)}?done=scheduled")
@@ -210,7 +236,7 @@ def cancel(
 ) -> Response:
     """Cancel a scheduled issue."""
     try:
-        actions.cancel(services, row.slug)
+        actions.cancel(services, row.slug, actor=editor.actor)
     except NewsletterError as exc:
         return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
     return redirect(f"/admin/issues/{quote(row.slug)}?done=cancelled")
@@ -218,7 +244,7 @@ def cancel(
 
 @router.get("/issues/{slug}/send")
 def confirm_send(
-    request: Request, editor: EditorDep, row: KnownIssueDep, services: ServicesDep
+    request: Request, editor: ViewerDep, row: KnownIssueDep, services: ServicesDep
 ) -> Response:
     """The confirmation step: how many people will receive the issue."""
     context = {"issue": row, "audience": actions.audience(services, row.newsletter_id)}
@@ -231,7 +257,9 @@ def send_now(
 ) -> Response:
     """Start the send now (after the confirmation page) and follow it."""
     try:
-        send_id = actions.send_now(services, row.slug, executor=executor(request))
+        send_id = actions.send_now(
+            services, row.slug, executor=executor(request), actor=editor.actor
+        )
     except NewsletterError as exc:
         return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
     return redirect(f"/admin/sends/{send_id}")
@@ -243,7 +271,7 @@ SIDE_BY_SIDE = 5
 
 @router.get("/sends/{send_id}")
 async def send_page(
-    request: Request, send_id: RowId, editor: EditorDep, services: ServicesDep
+    request: Request, send_id: RowId, editor: ViewerDep, services: ServicesDep
 ) -> Response:
     """A send's live progress (the page refreshes itself while it runs) and its report."""
     report = await run_in_threadpool(actions.send_report, services, send_id)
@@ -268,7 +296,7 @@ async def send_page(
 
 
 @router.get("/sends/{send_id}/engagement.csv")
-async def engagement_export(send_id: RowId, editor: EditorDep, services: ServicesDep) -> Response:
+async def engagement_export(send_id: RowId, editor: ViewerDep, services: ServicesDep) -> Response:
     """The send's engagement report as CSV."""
     engagement = await run_in_threadpool(engagement_for_send, services, send_id)
     headers = {
@@ -296,7 +324,7 @@ def pause(
     services: ServicesDep,
 ) -> Response:
     """Pause a running send before its next batch."""
-    actions.pause(services, send_id)
+    actions.pause(services, send_id, actor=editor.actor)
     return redirect(f"/admin/sends/{send_id}?done=paused")
 
 
@@ -308,9 +336,10 @@ def resume(
     services: ServicesDep,
 ) -> Response:
     """Resume a paused send."""
-    actions.resume(services, send_id, executor=executor(request))
+    actions.resume(services, send_id, executor=executor(request), actor=editor.actor)
     return redirect(f"/admin/sends/{send_id}?done=resumed")
 
 
 router.include_router(admin_subscribers.router)
 router.include_router(admin_integrations.router)
+router.include_router(admin_accounts.router)

@@ -12,15 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from newsletter.accounts.models import AdminLoginFailure, AdminSessionRow
+from newsletter.accounts.store import ADMIN_EVENT, record_action
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send
 from newsletter.models import Issue
-from newsletter.web.admin.models import AdminLoginFailure, AdminSessionRow
-from subscribers.db import utcnow
 from subscribers.models import ConsentRecord, Event, Subscriber, Subscription
-
-#: The ``kind`` of every admin action in the event log (the action itself is ``how``).
-ADMIN_EVENT = "admin_action"
-ADMIN_ACTOR = "admin"
 
 
 @dataclass(frozen=True)
@@ -68,21 +64,19 @@ def record_admin_action(
     session: Session,
     action: str,
     *,
+    actor: str,
     detail: dict[str, Any] | None = None,
     subscriber_id: int | None = None,
     newsletter_id: str | None = None,
 ) -> None:
-    """Write one admin action to the event log (``actor='admin'``)."""
-    session.add(
-        Event(
-            created_at=utcnow(),
-            subscriber_id=subscriber_id,
-            newsletter_id=newsletter_id,
-            kind=ADMIN_EVENT,
-            how=action[:32],
-            actor=ADMIN_ACTOR,
-            detail=detail or {},
-        )
+    """Write one admin action to the event log, naming the account (``actor``)."""
+    record_action(
+        session,
+        action,
+        actor=actor,
+        detail=detail,
+        subscriber_id=subscriber_id,
+        newsletter_id=newsletter_id,
     )
 
 
@@ -232,12 +226,16 @@ def events_of(session: Session, subscriber_id: int, *, limit: int = 200) -> list
 
 
 def start_session(
-    session: Session, key: str, *, now: datetime, expires_at: datetime, ip: str
+    session: Session, key: str, *, account_id: int, now: datetime, expires_at: datetime, ip: str
 ) -> None:
     """Record a new login session (``key`` is the hash of the cookie's session id); forget
     sessions that expired before ``now``."""
     session.execute(delete(AdminSessionRow).where(AdminSessionRow.expires_at < now))
-    session.add(AdminSessionRow(id=key, created_at=now, expires_at=expires_at, ip=ip[:64]))
+    session.add(
+        AdminSessionRow(
+            id=key, account_id=account_id, created_at=now, expires_at=expires_at, ip=ip[:64]
+        )
+    )
 
 
 def session_is_active(session: Session, key: str, *, now: datetime) -> bool:

@@ -16,10 +16,11 @@ from newsletter.web.admin import actions
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin.charts import line_chart
 from newsletter.web.admin.deps import (
-    EditorDep,
     FormEditorDep,
+    FormOwnerDep,
     RowId,
     ServicesDep,
+    ViewerDep,
     redirect,
     render,
 )
@@ -33,7 +34,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 @router.get("/subscribers")
 def subscribers(
-    request: Request, editor: EditorDep, services: ServicesDep, q: str = ""
+    request: Request, editor: ViewerDep, services: ServicesDep, q: str = ""
 ) -> Response:
     """Search people; growth of each newsletter as a chart; the import form."""
     with services.sessions() as session:
@@ -63,7 +64,7 @@ def subscribers(
 
 @router.get("/subscribers/{subscriber_id}")
 def subscriber(
-    request: Request, subscriber_id: RowId, editor: EditorDep, services: ServicesDep
+    request: Request, subscriber_id: RowId, editor: ViewerDep, services: ServicesDep
 ) -> Response:
     """One person: subscriptions, consent records, events, provider events."""
     with services.sessions() as session:
@@ -89,28 +90,28 @@ def unsubscribe(
     services: ServicesDep,
 ) -> Response:
     """Unsubscribe the person from every newsletter."""
-    actions.unsubscribe_person(services, subscriber_id)
+    actions.unsubscribe_person(services, subscriber_id, actor=editor.actor)
     return redirect(f"/admin/subscribers/{subscriber_id}?done=unsubscribed")
 
 
 @router.post("/subscribers/{subscriber_id}/erase")
 def erase(
     subscriber_id: RowId,
-    editor: FormEditorDep,
+    editor: FormOwnerDep,
     services: ServicesDep,
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
     """Erase the person (only with the confirmation box ticked)."""
     if confirm != "yes":
         return redirect(f"/admin/subscribers/{subscriber_id}?done=erase_unconfirmed")
-    actions.erase_person(services, subscriber_id)
+    actions.erase_person(services, subscriber_id, actor=editor.actor)
     return redirect(f"/admin/subscribers/{subscriber_id}?done=erased")
 
 
 @router.post("/subscribers/import")
 async def import_csv(
     request: Request,
-    editor: FormEditorDep,
+    editor: FormOwnerDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File()],
     newsletter: Annotated[str, Form()] = "",
@@ -134,6 +135,7 @@ async def import_csv(
                 newsletter_id=newsletter_id,
                 confirmed=confirmed == "yes",
                 partial=partial == "yes",
+                actor=editor.actor,
             )
         except SubscriberError as exc:
             return _import_page(request, editor, error=str(exc).replace(tmp, ""), status=422)
@@ -141,6 +143,6 @@ async def import_csv(
 
 
 def _import_page(
-    request: Request, editor: EditorDep, *, status: int = 200, **context: object
+    request: Request, editor: ViewerDep, *, status: int = 200, **context: object
 ) -> Response:
     return render(request, "import_result.html", context, editor=editor, status_code=status)

@@ -1,0 +1,50 @@
+"""The optional second factor: TOTP (RFC 6238, pyotp) and single-use recovery codes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import pyotp
+
+ISSUER = "newsletter"
+RECOVERY_CODES = 10
+
+
+def new_secret() -> str:
+    """A fresh base32 TOTP secret."""
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, email: str, *, issuer: str = ISSUER) -> str:
+    """The ``otpauth://`` URI an authenticator app reads (by QR code or typed in)."""
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
+
+
+def verify_code(secret: str, code: str) -> bool:
+    """Whether ``code`` is the current 6-digit code (or the one before/after: clock drift)."""
+    digits = "".join(code.split())
+    return (
+        len(digits) == 6 and digits.isdigit() and pyotp.TOTP(secret).verify(digits, valid_window=1)
+    )
+
+
+def new_recovery_codes(count: int = RECOVERY_CODES) -> list[str]:
+    """Random codes like ``3f9a1-0c2de`` (shown once; only their hashes are kept)."""
+    codes = []
+    for _ in range(count):
+        raw = secrets.token_hex(5)
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def recovery_hash(code: str) -> str:
+    """The stored form of a recovery code (dashes, spaces and case do not matter)."""
+    normal = "".join(ch for ch in code.lower() if ch.isalnum())
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+def looks_like_recovery_code(code: str) -> bool:
+    """A recovery code has 10 hex characters; a TOTP code 6 digits."""
+    normal = "".join(ch for ch in code.lower() if ch.isalnum())
+    return len(normal) == 10

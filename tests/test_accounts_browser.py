@@ -1,0 +1,97 @@
+"""Editors' accounts in a real Chromium against a real server: login with and without a
+second factor, logout ending the session server-side, a removed account's open session,
+a viewer refused a write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+import pytest
+
+from newsletter.accounts import service as account_service
+from tests.admin_support import OWNER, PASSWORD, SLUG, add_account
+from tests.test_admin_browser import Dashboard, browser, dashboard
+
+__all__ = ["browser", "dashboard"]
+pytestmark = pytest.mark.browser
+
+
+def log_in(page: Any, url: str, email: str, password: str = PASSWORD, code: str = "") -> None:
+    page.goto(f"{url}/admin/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    if code:
+        page.fill("#code", code)
+    page.click("form[action='/admin/login'] button[type=submit]")
+
+
+def test_login_sessions_page_and_logout_ending_the_session(
+    browser: Any, dashboard: Dashboard
+) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    log_in(page, dashboard.url, OWNER)
+    page.wait_for_url("**/admin/issues")
+    page.click("nav.admin a[href='/admin/account']")
+    assert "this browser" in page.locator("#sessions").inner_text()
+    cookies = context.cookies()
+    page.click("nav.admin form[action='/admin/logout'] button")
+    page.wait_for_url("**/admin/login")
+    # The cookie as it was before logout, in another browser: ended server-side.
+    thief = browser.new_context(locale="en-US")
+    thief.add_cookies([c for c in cookies if c["name"] == "nl_admin"])
+    other = thief.new_page()
+    other.goto(f"{dashboard.url}/admin/issues")
+    assert other.url.endswith("/admin/login")
+    thief.close()
+    context.close()
+
+
+def test_login_with_a_second_factor(browser: Any, dashboard: Dashboard) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    log_in(page, dashboard.url, OWNER)
+    page.wait_for_url("**/admin/issues")
+    page.goto(f"{dashboard.url}/admin/account")
+    secret = page.locator("#totp-secret").inner_text()
+    page.fill("#totp-code", pyotp.TOTP(secret).now())
+    page.click("#enable-totp button")
+    codes = page.locator("#recovery-codes").inner_text().split()
+    assert len(codes) == 10
+    page.click("nav.admin form[action='/admin/logout'] button")
+    page.wait_for_url("**/admin/login")
+    # The password alone is no longer enough.
+    log_in(page, dashboard.url, OWNER)
+    assert "not right" in page.locator("[role=alert]").inner_text()
+    assert page.url.endswith("/admin/login")
+    log_in(page, dashboard.url, OWNER, code=pyotp.TOTP(secret).now())
+    page.wait_for_url("**/admin/issues")
+    context.close()
+
+
+def test_a_removed_accounts_open_session_is_refused(browser: Any, dashboard: Dashboard) -> None:
+    add_account(dashboard.services, "proof@example.org", "viewer")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    log_in(page, dashboard.url, "proof@example.org")
+    page.wait_for_url("**/admin/issues")
+    account_service.remove_user(dashboard.services, "proof@example.org", actor="test")
+    page.goto(f"{dashboard.url}/admin/issues/{SLUG}")
+    assert page.url.endswith("/admin/login")
+    context.close()
+
+
+def test_a_viewer_is_refused_a_write_from_its_own_page(browser: Any, dashboard: Dashboard) -> None:
+    add_account(dashboard.services, "reader@example.org", "viewer")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    log_in(page, dashboard.url, "reader@example.org")
+    page.wait_for_url("**/admin/issues")
+    page.goto(f"{dashboard.url}/admin/issues/{SLUG}")
+    with page.expect_response(lambda r: r.url.endswith("/cancel")) as answer:
+        page.click("form[action$='/cancel'] button")
+    assert answer.value.status == 403
+    page.goto(f"{dashboard.url}/admin/issues")
+    assert "scheduled" in page.locator(f"tr[data-slug='{SLUG}']").inner_text()
+    context.close()
