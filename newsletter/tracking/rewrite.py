@@ -32,7 +32,7 @@ TRACK_KEY = "track"
 #: from it so that delivery imports no renderer).
 TRACK_HTML_MARKER = "%%NLH_TRACK%%"
 TRACK_TEXT_MARKER = "%%NLT_TRACK%%"
-_HREF = re.compile(r"(<a\b[^>]*?\bhref=)(\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
+_HREF = re.compile(r"(<a\b[^>]*?\shref=)(\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
 _HTTP = re.compile(r"^https?://[^/\s]", re.IGNORECASE)
 _NEVER_PATHS = (
     "/unsubscribe",
@@ -62,16 +62,15 @@ def trackable(url: str, *, site_url: str) -> bool:
     """Whether a link's target may go through ``/l/``: http(s), no marker, no subscriber page."""
     if "%%NL" in url or not _HTTP.match(url):
         return False
-    if url.startswith(site_url):
-        path = url[len(site_url) :]
+    if url.lower().startswith(site_url.lower() + "/"):
+        path = url[len(site_url) :].lower()
         return not any(path.startswith(prefix) for prefix in _NEVER_PATHS)
     return True
 
 
 def with_utm(url: str, utm: Mapping[Any, str], *, slug: str) -> str:
     """``url`` with the UTM parameters appended in name order (its own bytes, query and
-    fragment kept);
-    unchanged when it already carries any ``utm_`` parameter."""
+    fragment kept); unchanged when it already carries any ``utm_`` parameter."""
     if not utm or "utm_" in url:
         return url
     base, hash_mark, fragment = url.partition("#")
