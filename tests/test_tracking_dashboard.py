@@ -14,10 +14,12 @@ from newsletter.accounts.service import BOOTSTRAP_EMAIL
 from newsletter.api import keys
 from newsletter.api.scopes import SCOPES
 from newsletter.db import transaction
+from newsletter.delivery import start_send
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.admin_support import PASSWORD, csrf_of
 from tests.fixtures.api import bearer
+from tests.fixtures.issues import issue_text
 from tests.tracking_support import (
     LINKS,
     READERS,
@@ -108,3 +110,23 @@ def test_the_api_gives_the_same_figures(tracked: Tracked) -> None:
     assert {p["provider"]: p["clickers"] for p in data["providers"]}["naver"] == 1
     assert [link["url"] for link in data["links"]] == [LINKS[0], LINKS[1], LINKS[2]]
     assert len(data["first_hours"]) == 48
+
+
+def test_the_last_issues_stand_side_by_side(
+    tracked: Tracked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_ADMIN_PASSWORD", PASSWORD)
+    services = tracked(tracking="aggregate")
+    first = send_issue(services, readers=READERS[:2])
+    folder = services.settings.path(services.settings.issues_dir)
+    (folder / "2026-12-14-again.md").write_text(
+        issue_text(body=f"[link]({LINKS[1]})\n", slug="again", date="2026-12-14 09:00 +0900"),
+        encoding="utf-8",
+    )
+    second = start_send(services, "again").send_id
+    with _admin_client(services) as client:
+        page = client.get(f"/admin/sends/{second}").text
+    table = page.split('id="side-by-side"', 1)[1].split("</table>", 1)[0]
+    assert f'href="/admin/sends/{first}">hello' in table
+    assert f'href="/admin/sends/{second}">again' in table
+    assert table.index(">again<") < table.index(">hello<")  # newest first

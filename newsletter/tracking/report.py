@@ -112,8 +112,9 @@ def recent_engagement(
 def _engagement(services: Services, session: Session, send: Send) -> Engagement:
     hits = store.send_hits(session, send.id)
     links = store.send_links(session, send.id)
-    emails = store.delivered_providers(session, send.id)
-    delivered_by = Counter(provider_of(email) for email in emails)
+    delivered_by: Counter[str] = Counter()
+    for domain, count in store.delivered_domains(session, send.id).items():
+        delivered_by[provider_of(f"@{domain}")] += count
     delivered_by["other"] += store.accepted_without_subscriber(session, send.id)
     delivered = sum(delivered_by.values())
     people = [h for h in hits if not h[4]]

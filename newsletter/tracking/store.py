@@ -111,14 +111,22 @@ def recent_sends(session: Session, newsletter_id: str | None, *, limit: int) -> 
     return list(session.scalars(stmt))
 
 
-def delivered_providers(session: Session, send_id: int) -> list[str]:
-    """The address of every accepted delivery of a send (for the per-provider split)."""
+def delivered_domains(session: Session, send_id: int) -> dict[str, int]:
+    """Accepted deliveries of a send counted by the address's domain (lower case), in SQL:
+    a million-reader send is a few hundred rows, not a million addresses."""
+    email = func.lower(Subscriber.email)
+    if session.get_bind().dialect.name == "postgresql":
+        domain = func.split_part(email, "@", 2)
+    else:
+        domain = func.substr(email, func.instr(email, "@") + 1)
     stmt = (
-        select(Subscriber.email)
-        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+        select(domain, func.count())
+        .select_from(Delivery)
+        .join(Subscriber, Delivery.subscriber_id == Subscriber.id)
         .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.ACCEPTED)
+        .group_by(domain)
     )
-    return [str(email) for email in session.scalars(stmt)]
+    return {str(d): int(n) for d, n in session.execute(stmt)}
 
 
 def accepted_without_subscriber(session: Session, send_id: int) -> int:

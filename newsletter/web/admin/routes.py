@@ -278,8 +278,13 @@ async def send_page(
     labels = [_clock(services, epoch) for epoch, _count in report.timeline]
     chart = line_chart([(float(e), float(c)) for e, c in report.timeline], x_labels=labels)
     engagement = await run_in_threadpool(engagement_for_send, services, send_id)
-    recent = await run_in_threadpool(
-        recent_engagement, services, engagement.newsletter_id, limit=SIDE_BY_SIDE
+    # The page reloads every 2 s while sending: the other issues wait until it is done.
+    recent = (
+        []
+        if report.running
+        else await run_in_threadpool(
+            recent_engagement, services, engagement.newsletter_id, limit=SIDE_BY_SIDE
+        )
     )
     context = {
         "report": report,
