@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from newsletter.tracking.report import engagement_for_issue
 from tests.fixtures.web import body_html, body_text
 from tests.tracking_support import (
     LINKS,
@@ -11,6 +12,7 @@ from tests.tracking_support import (
     Tracked,
     app_client,
     delivered,
+    flush,
     path_of,
     send_issue,
     tracked_links,
@@ -105,9 +107,18 @@ def test_open_pixel_only_with_opens(tracked: Tracked) -> None:
     html = body_html(delivered(services, READERS[0]))
     assert html.count("https://news.example.org/o/") == 1
     pixel = html.split('src="https://news.example.org', 1)[1].split('"', 1)[0]
+    proxy = {
+        "user-agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0"
+        " (via ggpht.com GoogleImageProxy)"
+    }
     with app_client(services) as client:
-        response = client.get(pixel.replace("&amp;", "&"))
+        response = client.get(pixel.replace("&amp;", "&"), headers=proxy)
         assert response.status_code == 200 and response.headers["content-type"] == "image/gif"
+        flush(client)
+        report = engagement_for_issue(services, "hello")
+        assert report.openers == 0 and report.machine_reasons == {"proxy:Google image proxy": 1}
+        client.get(pixel.replace("&amp;", "&"), headers={"user-agent": "Thunderbird/128.0"})
+    assert engagement_for_issue(services, "hello").openers == 1
 
 
 def test_utm_parameters_are_added_keeping_query_and_fragment(tracked: Tracked) -> None:
