@@ -29,6 +29,9 @@ from newsletter.tracking.tokens import TrackToken
 
 log = logging.getLogger("newsletter.tracking")
 FLUSH_SECONDS = 1.0
+#: Hits waiting at most: beyond it (a flood, or a database that stopped answering) new hits
+#: are dropped and counted instead of growing the process's memory without bound.
+MAX_QUEUE = 100_000
 
 
 class LinkCache:
@@ -68,20 +71,27 @@ class HitRecorder:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._queue: list[PendingHit] = []
+        self.dropped = 0
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
 
-    def record(self, hit: PendingHit) -> int:
-        """Queue a hit; how many are waiting."""
+    def record(self, hit: PendingHit) -> bool:
+        """Queue a hit; False when the queue is full and the hit was dropped."""
         with self._lock:
+            if len(self._queue) >= MAX_QUEUE:
+                self.dropped += 1
+                return False
             self._queue.append(hit)
-            return len(self._queue)
+            return True
 
     def flush(self) -> int:
         """Write every queued hit and re-judge the readers they belong to; how many."""
         with self._flushing:
             with self._lock:
                 batch, self._queue = self._queue, []
+                dropped, self.dropped = self.dropped, 0
+            if dropped:
+                log.warning("tracking: %d hits dropped (more than %d waiting)", dropped, MAX_QUEUE)
             if batch:
                 with db.transaction(self._services.sessions) as session:
                     _write(session, batch)
