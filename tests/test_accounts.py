@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -363,34 +364,43 @@ def test_guessing_slows_down_without_locking_out_the_owner(
 # --- TOTP ---------------------------------------------------------------------------------------
 
 
-def _enable_totp(client: TestClient) -> tuple[str, list[str]]:
+def _enable_totp(client: TestClient) -> tuple[str, list[str], str]:
     page = client.get("/admin/account").text
     secret = re.search(r'id="totp-secret">(\w+)<', page)
     assert secret
+    code = pyotp.TOTP(secret.group(1)).now()
     answer = client.post(
         "/admin/account/totp",
         data={
             "csrf_token": csrf_of(page),
             "secret": secret.group(1),
-            "code": pyotp.TOTP(secret.group(1)).now(),
+            "code": code,
         },
     )
     assert answer.status_code == 200, answer.text
     codes = re.findall(r"\b[0-9a-f]{5}-[0-9a-f]{5}\b", answer.text)
     assert len(codes) == 10
-    return secret.group(1), codes
+    return secret.group(1), codes, code
 
 
 def test_totp_login_and_single_use_recovery_codes(app: Any, admin_services: Services) -> None:
     with client_of(app) as client:
         login_as(client, EDITOR)
-        secret, codes = _enable_totp(client)
+        secret, codes, used = _enable_totp(client)
     with client_of(app) as client:
         page = client.get("/admin/login")
         form = {"email": EDITOR, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
         assert client.post("/admin/login", data=form).status_code == 401  # no code
         assert client.post("/admin/login", data={**form, "code": "000000"}).status_code == 401
-        login_as(client, EDITOR, code=pyotp.TOTP(secret).now())
+        # The code that turned TOTP on is used up; the next step's code (clock drift) works.
+        assert client.post("/admin/login", data={**form, "code": used}).status_code == 401
+        following = pyotp.TOTP(secret).at(time.time() + 30)
+        login_as(client, EDITOR, code=following)
+    with client_of(app) as client:
+        page = client.get("/admin/login")
+        form = {"email": EDITOR, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+        # A code that logged in once does not log in again (an overheard code is no use).
+        assert client.post("/admin/login", data={**form, "code": following}).status_code == 401
     with client_of(app) as client:
         login_as(client, EDITOR, code=codes[0])
     with client_of(app) as client:

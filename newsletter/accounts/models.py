@@ -47,6 +47,9 @@ class AdminAccount(Base):
     # Argon2id (PHC string); None until the person sets a password through their link.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The 30-second step of the last TOTP code accepted (migration 0014): that code and
+    # earlier ones are refused, so an overheard code cannot be replayed.
+    totp_last_step: Mapped[int | None]
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime | None]
 

@@ -166,6 +166,7 @@ def reset_user(services: Services, email: str, *, actor: str) -> str:
         account = _require(session, email)
         account.password_hash = None
         account.totp_secret = None
+        account.totp_last_step = None
         account_store.replace_recovery_codes(session, account.id, [])
         account_store.end_sessions(session, account.id, now=utcnow())
         account_store.record_action(
@@ -313,7 +314,11 @@ def _second_factor(session: Session, row: AdminAccount, code: str, now: datetime
         if used:
             account_store.record_action(session, "recovery_code_used", actor=row.email)
         return used
-    return totp.verify_code(row.totp_secret, code)
+    step = totp.accepted_step(row.totp_secret, code, after=row.totp_last_step)
+    if step is None:
+        return False
+    row.totp_last_step = step  # this code (and any earlier one) is used up
+    return True
 
 
 def _wait(session: Session, keys: list[throttle.Key], now: datetime) -> timedelta:
@@ -360,7 +365,8 @@ def set_totp_required(services: Services, required: bool, *, actor: str) -> None
 def enable_totp(services: Services, account_id: int, secret: str, code: str) -> list[str]:
     """Turn the second factor on once ``code`` proves the app has ``secret``; returns the
     recovery codes (shown once, stored hashed)."""
-    if not totp.verify_code(secret, code):
+    step = totp.accepted_step(secret, code, after=None)
+    if step is None:
         raise AccountError("that code is not right: check the app's clock and try again")
     codes = totp.new_recovery_codes()
     with db.transaction(services.sessions) as session:
@@ -368,6 +374,7 @@ def enable_totp(services: Services, account_id: int, secret: str, code: str) -> 
         if account is None:
             raise AccountError("no such account")
         account.totp_secret = secret
+        account.totp_last_step = step  # the code just shown cannot log in again
         account_store.replace_recovery_codes(
             session, account.id, [totp.recovery_hash(c) for c in codes]
         )
@@ -384,6 +391,7 @@ def disable_totp(services: Services, account_id: int, password: str) -> None:
         if account is None or not passwords.verify_password(account.password_hash, password):
             raise AccountError("the password is not right")
         account.totp_secret = None
+        account.totp_last_step = None
         account_store.replace_recovery_codes(session, account.id, [])
         account_store.record_action(session, "totp_disabled", actor=account.email)
 

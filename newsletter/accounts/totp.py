@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import time
 
 import pyotp
 
@@ -23,10 +25,24 @@ def provisioning_uri(secret: str, email: str, *, issuer: str = ISSUER) -> str:
 
 def verify_code(secret: str, code: str) -> bool:
     """Whether ``code`` is the current 6-digit code (or the one before/after: clock drift)."""
+    return accepted_step(secret, code, after=None) is not None
+
+
+def accepted_step(
+    secret: str, code: str, *, after: int | None, now: float | None = None
+) -> int | None:
+    """The time step ``code`` belongs to (current, previous or next: clock drift), when it
+    is later than ``after`` (the step of the last code accepted); else None."""
     digits = "".join(code.split())
-    return (
-        len(digits) == 6 and digits.isdigit() and pyotp.TOTP(secret).verify(digits, valid_window=1)
-    )
+    if len(digits) != 6 or not digits.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    moment = time.time() if now is None else now
+    current = int(moment // totp.interval)
+    for step in (current - 1, current, current + 1):
+        if (after is None or step > after) and hmac.compare_digest(totp.generate_otp(step), digits):
+            return step
+    return None
 
 
 def new_recovery_codes(count: int = RECOVERY_CODES) -> list[str]:
