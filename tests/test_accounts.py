@@ -429,3 +429,14 @@ def test_an_owner_can_require_totp(app: Any, admin_services: Services) -> None:
     with client_of(app) as viewer:
         login_as(viewer, VIEWER)
         assert viewer.get("/admin/subscribers").headers["location"].startswith("/admin/account")
+
+
+def test_a_posted_secret_that_is_not_base32_is_a_clear_422(app: Any) -> None:
+    with client_of(app) as client:
+        token = login_as(client, VIEWER)
+        for secret in ("!!!!!!!!!!!!!!!!", "", "A" * 65, "abc"):
+            answer = client.post(
+                "/admin/account/totp",
+                data={"csrf_token": token, "secret": secret, "code": "123456"},
+            )
+            assert answer.status_code == 422, secret

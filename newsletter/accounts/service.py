@@ -365,6 +365,8 @@ def set_totp_required(services: Services, required: bool, *, actor: str) -> None
 def enable_totp(services: Services, account_id: int, secret: str, code: str) -> list[str]:
     """Turn the second factor on once ``code`` proves the app has ``secret``; returns the
     recovery codes (shown once, stored hashed)."""
+    if not totp.is_secret(secret):
+        raise AccountError("the key is not a TOTP secret: reload the page and try again")
     step = totp.accepted_step(secret, code, after=None)
     if step is None:
         raise AccountError("that code is not right: check the app's clock and try again")

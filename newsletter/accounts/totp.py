@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
@@ -11,6 +12,15 @@ import pyotp
 
 ISSUER = "newsletter"
 RECOVERY_CODES = 10
+
+
+#: What a TOTP secret looks like here: base32, 16 to 64 characters (pyotp makes 32).
+SECRET_PATTERN = re.compile(r"[A-Z2-7]{16,64}")
+
+
+def is_secret(text: str) -> bool:
+    """Whether ``text`` can be a TOTP secret (anything else never reaches pyotp)."""
+    return SECRET_PATTERN.fullmatch(text) is not None
 
 
 def new_secret() -> str:
