@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from newsletter.errors import ConfigError
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
+from newsletter.web import csrf
 from newsletter.web.i18n import LANGUAGES
 from newsletter.web.templating import Pages
 from subscribers.errors import InvalidToken
 from subscribers.models import SubscriptionStatus
-from subscribers.queries import subscriptions_of
+from subscribers.queries import require_subscriber, subscriptions_of
 from subscribers.tokens import TokenData, TokenPurpose
 
 #: Subscriptions that still mean "send me this" (or will, once confirmed).
@@ -90,3 +91,32 @@ def message(
         "status_code": status,
     }
     return pages.render(request, "message.html", context, status_code=status, lang=language)
+
+
+def refused_post(
+    request: Request,
+    services: Services,
+    pages: Pages,
+    *,
+    subscriber_id: int,
+    token: str,
+    csrf_token: str,
+    action: str,
+    actions: Sequence[str],
+    language: str,
+) -> Response | None:
+    """The answer to a subscriber page's form post that must not be acted on, else ``None``.
+
+    A subscriber since erased is the same 404 as a bad link (``InvalidToken``); a bad CSRF
+    token is a 403; an action not in ``actions`` is a 400, never a default (an unknown action
+    falling through to "save" once left every newsletter).
+    """
+    with services.sessions() as session:
+        require_subscriber(session, subscriber_id)
+    if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
+        return message(request, pages, language, "common.csrf_title", "common.csrf_body", 403)
+    if action not in actions:
+        return message(
+            request, pages, language, "common.error_title", "preferences.unknown_action", 400
+        )
+    return None

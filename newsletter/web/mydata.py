@@ -89,16 +89,19 @@ def data_action(
     """``export`` (a JSON download), ``erase`` (the confirmation step), ``erase_confirm``."""
     data = services.tokens.loads(token, TokenPurpose.DATA)
     language = common.language(request, pages, lang)
-    with services.sessions() as session:
-        require_subscriber(session, data.subscriber_id)  # erased: the same 404 as a bad link
-    if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
-        return common.message(
-            request, pages, language, "common.csrf_title", "common.csrf_body", 403
-        )
-    if action not in ACTIONS:
-        return common.message(
-            request, pages, language, "common.error_title", "preferences.unknown_action", 400
-        )
+    refused = common.refused_post(
+        request,
+        services,
+        pages,
+        subscriber_id=data.subscriber_id,
+        token=token,
+        csrf_token=csrf_token,
+        action=action,
+        actions=ACTIONS,
+        language=language,
+    )
+    if refused is not None:
+        return refused
     if action == "export":
         return _export(services, data.subscriber_id)
     with transaction(services.sessions) as session:

@@ -105,17 +105,19 @@ def preferences_action(
     """Apply one action of the page (``save``, ``pause``, ``export``, ``erase`` …)."""
     data = services.tokens.loads(token, TokenPurpose.PREFERENCES)
     language = common.language(request, pages, lang)
-    with services.sessions() as session:
-        require_subscriber(session, data.subscriber_id)  # gone: the same 404 as a bad link
-    if not pages.csrf.check(token, csrf.session_id(request), csrf_token):
-        return common.message(
-            request, pages, language, "common.csrf_title", "common.csrf_body", 403
-        )
-    if action not in ACTIONS:
-        # Never a default: an unknown action falling through to "save" left every newsletter.
-        return common.message(
-            request, pages, language, "common.error_title", "preferences.unknown_action", 400
-        )
+    refused = common.refused_post(
+        request,
+        services,
+        pages,
+        subscriber_id=data.subscriber_id,
+        token=token,
+        csrf_token=csrf_token,
+        action=action,
+        actions=ACTIONS,
+        language=language,
+    )
+    if refused is not None:
+        return refused
     subscriber_id = data.subscriber_id
     url = f"{services.settings.site.url}/preferences/{token}"
     if action in ("export", "erase"):
