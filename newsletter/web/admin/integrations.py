@@ -7,10 +7,12 @@ every change is written to the audit log.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from newsletter.api import keys
 from newsletter.api.errors import ApiKeyError
@@ -34,6 +36,7 @@ from newsletter.web.admin.deps import (
 router = APIRouter(include_in_schema=False)
 PAGE = "/admin/integrations"
 Choices = Annotated[list[str], Form()]
+T = TypeVar("T")
 
 
 @router.get("/integrations")
@@ -52,14 +55,13 @@ def create_key(
 ) -> Response:
     """Create a key: its secret is on this page only."""
     try:
-        with transaction(services.sessions) as session:
-            new = keys.create_key(session, name, scopes=scopes, created_by=editor.actor)
-            admin_store.record_admin_action(
-                session,
-                "api_key_created",
-                actor=editor.actor,
-                detail={"name": name, "scopes": list(new.scopes)},
-            )
+        new = _audited(
+            services,
+            editor,
+            "api_key_created",
+            lambda session: keys.create_key(session, name, scopes=scopes, created_by=editor.actor),
+            lambda new: {"name": name, "scopes": list(new.scopes)},
+        )
     except ApiKeyError as exc:
         return _page(request, editor, services, error=str(exc), status_code=422)
     return _page(request, editor, services, shown={"label": new.name, "secret": new.secret})
@@ -68,11 +70,13 @@ def create_key(
 @router.post("/integrations/keys/{name}/revoke")
 def revoke_key(name: str, editor: FormOwnerDep, services: ServicesDep) -> Response:
     """Revoke a key."""
-    with transaction(services.sessions) as session:
-        keys.revoke_key(session, name)
-        admin_store.record_admin_action(
-            session, "api_key_revoked", actor=editor.actor, detail={"name": name}
-        )
+    _audited(
+        services,
+        editor,
+        "api_key_revoked",
+        lambda session: keys.revoke_key(session, name),
+        lambda _: {"name": name},
+    )
     return redirect(PAGE)
 
 
@@ -86,14 +90,15 @@ def add_webhook(
 ) -> Response:
     """Add an endpoint: its signing secret is on this page only."""
     try:
-        with transaction(services.sessions) as session:
-            new = webhooks.add_endpoint(session, url, events=events, created_by=editor.actor)
-            admin_store.record_admin_action(
-                session,
-                "webhook_added",
-                actor=editor.actor,
-                detail={"url": url, "events": list(new.event_types)},
-            )
+        new = _audited(
+            services,
+            editor,
+            "webhook_added",
+            lambda session: webhooks.add_endpoint(
+                session, url, events=events, created_by=editor.actor
+            ),
+            lambda new: {"url": url, "events": list(new.event_types)},
+        )
     except webhooks.WebhookError as exc:
         return _page(request, editor, services, error=str(exc), status_code=422)
     return _page(request, editor, services, shown={"label": new.url, "secret": new.secret})
@@ -102,23 +107,41 @@ def add_webhook(
 @router.post("/integrations/webhooks/{endpoint_id}/enable")
 def enable_webhook(endpoint_id: RowId, editor: FormOwnerDep, services: ServicesDep) -> Response:
     """Re-enable an endpoint disabled after repeated failure."""
-    with transaction(services.sessions) as session:
-        webhooks.enable_endpoint(session, endpoint_id)
-        admin_store.record_admin_action(
-            session, "webhook_enabled", actor=editor.actor, detail={"id": endpoint_id}
-        )
+    _audited(
+        services,
+        editor,
+        "webhook_enabled",
+        lambda session: webhooks.enable_endpoint(session, endpoint_id),
+        lambda _: {"id": endpoint_id},
+    )
     return redirect(PAGE)
 
 
 @router.post("/integrations/webhooks/{endpoint_id}/remove")
 def remove_webhook(endpoint_id: RowId, editor: FormOwnerDep, services: ServicesDep) -> Response:
     """Remove an endpoint and its delivery log."""
-    with transaction(services.sessions) as session:
-        webhooks.remove_endpoint(session, endpoint_id)
-        admin_store.record_admin_action(
-            session, "webhook_removed", actor=editor.actor, detail={"id": endpoint_id}
-        )
+    _audited(
+        services,
+        editor,
+        "webhook_removed",
+        lambda session: webhooks.remove_endpoint(session, endpoint_id),
+        lambda _: {"id": endpoint_id},
+    )
     return redirect(PAGE)
+
+
+def _audited(
+    services: Services,
+    editor: AdminSession,
+    action: str,
+    change: Callable[[Session], T],
+    detail: Callable[[T], dict[str, Any]],
+) -> T:
+    """Make ``change`` and write ``action`` to the audit log, in one transaction."""
+    with transaction(services.sessions) as session:
+        result = change(session)
+        admin_store.record_admin_action(session, action, actor=editor.actor, detail=detail(result))
+    return result
 
 
 def _page(
