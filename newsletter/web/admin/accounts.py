@@ -4,6 +4,7 @@ the password). Every route is thin: it calls :mod:`newsletter.accounts.service`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Annotated, Any
 
@@ -31,6 +32,8 @@ from newsletter.web.deps import client_ip
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=4096)]
+Email = Annotated[str, Form(max_length=320)]
+Role = Annotated[str, Form(max_length=16)]
 
 
 def _no_store(response: Response) -> Response:
@@ -147,13 +150,24 @@ def _users_page(
     return _no_store(render(request, "users.html", context, editor=me, status_code=status))
 
 
+def _users_change(
+    request: Request, me: AdminSession, services: ServicesDep, change: Callable[[], object]
+) -> Response:
+    """Make ``change``; back to the accounts page, or that page with its error (422)."""
+    try:
+        change()
+    except AccountError as exc:
+        return _users_page(request, me, services, error=str(exc))
+    return redirect("/admin/users")
+
+
 @router.post("/users")
 def add_user(
     request: Request,
     me: FormOwnerDep,
     services: ServicesDep,
-    email: Annotated[str, Form(max_length=320)] = "",
-    role: Annotated[str, Form(max_length=16)] = "",
+    email: Email = "",
+    role: Role = "",
 ) -> Response:
     """Add an account; its one-time set-password link is shown on this answer only."""
     try:
@@ -170,15 +184,18 @@ def set_role(
     request: Request,
     me: FormOwnerDep,
     services: ServicesDep,
-    email: Annotated[str, Form(max_length=320)] = "",
-    role: Annotated[str, Form(max_length=16)] = "",
+    email: Email = "",
+    role: Role = "",
 ) -> Response:
     """Change an account's role (its sessions end)."""
-    try:
-        account_service.set_role(services, email, account_service.parse_role(role), actor=me.actor)
-    except AccountError as exc:
-        return _users_page(request, me, services, error=str(exc))
-    return redirect("/admin/users")
+    return _users_change(
+        request,
+        me,
+        services,
+        lambda: account_service.set_role(
+            services, email, account_service.parse_role(role), actor=me.actor
+        ),
+    )
 
 
 @router.post("/users/reset")
@@ -186,7 +203,7 @@ def reset_user(
     request: Request,
     me: FormOwnerDep,
     services: ServicesDep,
-    email: Annotated[str, Form(max_length=320)] = "",
+    email: Email = "",
 ) -> Response:
     """Clear an account's password and second factor; show its new set-password link."""
     try:
@@ -201,14 +218,12 @@ def remove_user(
     request: Request,
     me: FormOwnerDep,
     services: ServicesDep,
-    email: Annotated[str, Form(max_length=320)] = "",
+    email: Email = "",
 ) -> Response:
     """Remove an account: its open sessions are refused at their next request."""
-    try:
-        account_service.remove_user(services, email, actor=me.actor)
-    except AccountError as exc:
-        return _users_page(request, me, services, error=str(exc))
-    return redirect("/admin/users")
+    return _users_change(
+        request, me, services, lambda: account_service.remove_user(services, email, actor=me.actor)
+    )
 
 
 @router.post("/users/require-totp")
@@ -281,7 +296,7 @@ def forgot(
     request: Request,
     auth: AuthDep,
     services: ServicesDep,
-    email: Annotated[str, Form(max_length=320)] = "",
+    email: Email = "",
     csrf: CsrfField = "",
 ) -> Response:
     """Mail a one-hour set-password link to an account's address. The answer is the same
