@@ -187,8 +187,9 @@ def issue_language(settings: Settings, newsletter_id: str) -> str:
 def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
     """Render ``issue`` once: the email HTML and text with placeholders."""
     lang = issue_language(settings, issue.newsletter_id)
-    preheader = issue.preheader.strip() or derived_preheader(issue.body)
-    context = _context(settings, issue, lang, preheader)
+    body = markdown.parse(issue.body)
+    preheader = issue.preheader.strip() or derived_preheader(body)
+    context = _context(settings, issue, body, lang, preheader)
     environment = _environment(settings)
     try:
         mjml_source = environment.get_template(ISSUE_TEMPLATE).render(context)
@@ -237,9 +238,9 @@ def _environment(settings: Settings) -> jinja2.Environment:
     return _ENVIRONMENTS[key]
 
 
-def derived_preheader(body: str) -> str:
+def derived_preheader(body: markdown.Body) -> str:
     """The inbox preview when the file gives none: the first paragraph, cut at a word."""
-    text = " ".join(markdown.first_paragraph(body).split())
+    text = " ".join(body.first_paragraph().split())
     if len(text) <= PREHEADER_LENGTH:
         return text
     cut = text[:PREHEADER_LENGTH].rsplit(" ", 1)[0] or text[:PREHEADER_LENGTH]
@@ -270,11 +271,13 @@ def _feature_image(issue: ParsedIssue) -> dict[str, str] | None:
     return {"src": src, "alt": alt}
 
 
-def _context(settings: Settings, issue: ParsedIssue, lang: str, preheader: str) -> dict[str, Any]:
+def _context(
+    settings: Settings, issue: ParsedIssue, body: markdown.Body, lang: str, preheader: str
+) -> dict[str, Any]:
     newsletter = settings.newsletter(issue.newsletter_id)
     sender = settings.sender_for(issue.newsletter_id)
     words = STRINGS[lang]
-    content_text = markdown.to_text(issue.body)
+    content_text = body.text()
     minutes = reading_minutes(content_text, lang)
     return {
         "lang": lang,
@@ -288,7 +291,7 @@ def _context(settings: Settings, issue: ParsedIssue, lang: str, preheader: str) 
         "why": words["why"].format(newsletter=newsletter.name),
         "greeting_html": Markup(words["greeting"].format(name=html_marker("name"))),
         "greeting_text": words["greeting"].format(name=text_marker("name")),
-        "content_html": Markup(markdown.to_html(issue.body)),
+        "content_html": Markup(body.html()),
         "content_text": content_text,
         "published": reader_date(issue.publish_at_local.date(), lang),
         "reading_time": words["reading_time"].format(minutes=minutes),
