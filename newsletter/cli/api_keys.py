@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from newsletter.api.scopes import SCOPES
-from newsletter.cli.base import app, console, print_json, services
+from newsletter.cli.base import app, console, print_json, print_secret_once, services
 
 api_keys_app = typer.Typer(help="API keys for /api/v1: create, list, revoke.")
 app.add_typer(api_keys_app, name="api-keys", no_args_is_help=True)
@@ -31,9 +31,7 @@ def create(
     if as_json:
         print_json({"name": new.name, "key": new.secret, "scopes": list(new.scopes)})
         return
-    console.print(f"API key {new.name!r} ({', '.join(new.scopes)}):", highlight=False)
-    console.print(new.secret, highlight=False, soft_wrap=True)
-    console.print("Store it now: it is not shown again.", style="bold", highlight=False)
+    print_secret_once(f"API key {new.name!r} ({', '.join(new.scopes)}):", new.secret)
 
 
 @api_keys_app.command("list")

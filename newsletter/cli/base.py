@@ -124,6 +124,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def print_secret_once(heading: str, secret: str) -> None:
+    """Print a new secret under ``heading``, with the warning that it is not shown again."""
+    console.print(heading, highlight=False)
+    console.print(secret, highlight=False, soft_wrap=True)
+    console.print("Store it now: it is not shown again.", style="bold", highlight=False)
+
+
 def run() -> None:
     """Run the CLI; project errors become one line on stderr and a non-zero exit code."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from newsletter.cli.base import app, console, print_json, services
+from newsletter.cli.base import app, console, print_json, print_secret_once, services
 from newsletter.outgoing_webhooks.kinds import EVENT_TYPES
 
 webhooks_app = typer.Typer(help="Outgoing webhooks: add, list, remove, enable, deliveries.")
@@ -32,9 +32,10 @@ def add(
     if as_json:
         print_json({"id": new.id, "url": new.url, "secret": new.secret, "events": new.event_types})
         return
-    console.print(f"webhook {new.id}: {new.url} ({', '.join(new.event_types)})", highlight=False)
-    console.print(f"signing secret: {new.secret}", highlight=False, soft_wrap=True)
-    console.print("Store it now: it is not shown again.", style="bold", highlight=False)
+    print_secret_once(
+        f"webhook {new.id}: {new.url} ({', '.join(new.event_types)})",
+        f"signing secret: {new.secret}",
+    )
 
 
 @webhooks_app.command("list")
