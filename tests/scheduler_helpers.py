@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +17,10 @@ from newsletter.db import transaction
 from newsletter.models import Issue, IssueStatus
 from newsletter.services import Services
 from newsletter.settings import Settings
+from tests.conftest import REPO
+
+#: ``newsletter`` as a child process (the tests' interpreter, the worktree's code).
+NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
 
 
 def add_issue(
@@ -117,3 +124,46 @@ def write_issue(
 def iso(instant: datetime) -> str:
     """``2026-11-21 16:10:05.250000 +00:00``: a front matter date with an explicit offset."""
     return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f +00:00")
+
+
+class Serve:
+    """A ``newsletter serve`` child process and everything it logged."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [*NEWSLETTER, "--config", str(config), "serve", "--port", "0"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def log(self) -> str:
+        """Everything it logged so far, one line a line."""
+        return "\n".join(self.lines)
+
+    def wait_started(self) -> None:
+        """Until uvicorn listens (the scheduler started before that, in the lifespan)."""
+        assert wait_for(lambda: "Uvicorn running on" in self.log, timeout=30), self.log
+
+    def stop(self) -> None:
+        """SIGTERM, then a kill after 15 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)

@@ -16,7 +16,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -36,48 +35,10 @@ from subscribers.db import utcnow
 from subscribers.models import Subscriber
 from tests.conftest import REPO
 from tests.fixtures.delivery import add_audience, stand_in_renderer
-from tests.scheduler_helpers import iso, wait_for, write_issue
+from tests.scheduler_helpers import Serve, iso, wait_for, write_issue
 
 AUDIENCE = 3000
 BATCH = 100
-NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
-
-
-class Serve:
-    """A ``newsletter serve`` child process and what it logged."""
-
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [*NEWSLETTER, "--config", str(config), "serve", "--port", "0"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=5)
 
 
 @pytest.fixture

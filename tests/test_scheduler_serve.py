@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -26,56 +22,20 @@ from newsletter.services import Services
 from newsletter.settings import Settings
 from subscribers.db import utcnow
 from subscribers.service import Source, subscribe
+from tests.scheduler_helpers import Serve as ServeProcess
 from tests.scheduler_helpers import iso, status_of, wait_for, write_issue
 
 pytestmark = pytest.mark.slow
 
 READERS = ["reader1@example.org", "독자2@example.org"]
 LATE = re.compile(r"starting send of (\S+) due \S+ \(late by ([0-9.]+) s\)")
-NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
 
 
-class Serve:
-    """A ``newsletter serve`` child process and everything it logged."""
-
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [*NEWSLETTER, "--config", str(config), "serve", "--port", "0"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_started(self) -> None:
-        """Until uvicorn listens (the scheduler started before that, in the lifespan)."""
-        assert wait_for(lambda: "Uvicorn running on" in self.log, timeout=30), self.log
+class Serve(ServeProcess):
+    """``newsletter serve``, with when each send started against its instant."""
 
     def lateness(self) -> dict[str, float]:
         return {m[1]: float(m[2]) for m in LATE.finditer(self.log)}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=5)
 
 
 @pytest.fixture
