@@ -21,37 +21,17 @@ from newsletter.cli import app
 from newsletter.delivery.backends import make_backend
 from newsletter.delivery.backends.smtp import SmtpBackend
 from newsletter.delivery.dkim import DkimSigner, load_signer
-from newsletter.delivery.message import Batch, Content, Outcome, Recipient
+from newsletter.delivery.message import Batch, Content, Outcome
 from newsletter.errors import ConfigError
 from newsletter.settings import Settings, SmtpSettings, load_settings
 from tests.conftest import base_config, write_config
-from tests.fixtures.delivery import SmtpSink
+from tests.fixtures.delivery import SmtpSink, korean_content, korean_recipient
 
 
 def _content() -> Content:
-    return Content(
-        subject="이번 주 소식 / This week",
+    return korean_content(
         html="<p>안녕하세요 %%name%%님 <a href='%%unsub%%'>구독 해지</a></p>" + "<p>본문</p>" * 300,
         text="안녕하세요 [[name]]님\n.점으로 시작하는 줄\n\n\n구독 해지: [[unsub]]\n",
-        from_email="editor@example.org",
-        from_name="Test Letters",
-        reply_to="reply@example.org",
-        headers={"List-Id": '"Weekly" <weekly.news.example.org>'},
-        placeholders_html={"name": "%%name%%", "unsubscribe_url": "%%unsub%%"},
-        placeholders_text={"name": "[[name]]", "unsubscribe_url": "[[unsub]]"},
-    )
-
-
-def _recipient(email: str, name: str = "김<독자>") -> Recipient:
-    url = f"https://news.example.org/unsubscribe/tok-{email}"
-    return Recipient(
-        email=email,
-        name=name,
-        values={"name": name, "unsubscribe_url": url},
-        headers={
-            "List-Unsubscribe": f"<{url}>, <mailto:editor@example.org?subject=unsubscribe>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
     )
 
 
@@ -101,7 +81,7 @@ def test_smtp_messages_are_signed_relaxed_and_verify(tmp_path: Path, smtp_sink: 
         SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=2),
         signer=load_signer(settings),
     )
-    recipients = [_recipient(f"reader{i}@example.net", f"독자 {i}") for i in range(5)]
+    recipients = [korean_recipient(f"reader{i}@example.net", f"독자 {i}") for i in range(5)]
     results = backend.send(Batch(_content(), recipients))
     backend.close()
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
@@ -127,7 +107,7 @@ def test_smtp_messages_are_signed_relaxed_and_verify(tmp_path: Path, smtp_sink: 
 def test_outbox_messages_are_signed_and_verify(tmp_path: Path) -> None:
     settings, value = _keygen(tmp_path)
     backend = make_backend(settings)
-    results = backend.send(Batch(_content(), [_recipient("reader1@example.net")]))
+    results = backend.send(Batch(_content(), [korean_recipient("reader1@example.net")]))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED]
     box = mailbox.Maildir(tmp_path / "outbox", create=False)
     [key] = box.keys()

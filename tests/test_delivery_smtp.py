@@ -6,9 +6,9 @@ from email.policy import default
 import pytest
 
 from newsletter.delivery.backends.smtp import SmtpBackend
-from newsletter.delivery.message import Batch, Content, Outcome, Recipient
+from newsletter.delivery.message import Batch, Content, Outcome
 from newsletter.settings import SmtpSettings
-from tests.fixtures.delivery import SmtpSink
+from tests.fixtures.delivery import SmtpSink, korean_content, korean_recipient
 
 HEADERS = (
     "From",
@@ -24,29 +24,9 @@ HEADERS = (
 
 
 def _content() -> Content:
-    return Content(
-        subject="이번 주 소식 / This week",
+    return korean_content(
         html="<p>안녕하세요 %%name%%님 <a href='%%unsub%%'>구독 해지</a></p>",
         text="안녕하세요 [[name]]님\n.점으로 시작하는 줄\n.\n구독 해지: [[unsub]]",
-        from_email="editor@example.org",
-        from_name="Test Letters",
-        reply_to="reply@example.org",
-        headers={"List-Id": '"Weekly" <weekly.news.example.org>'},
-        placeholders_html={"name": "%%name%%", "unsubscribe_url": "%%unsub%%"},
-        placeholders_text={"name": "[[name]]", "unsubscribe_url": "[[unsub]]"},
-    )
-
-
-def _recipient(email: str, name: str = "김<독자>") -> Recipient:
-    url = f"https://news.example.org/unsubscribe/tok-{email}"
-    return Recipient(
-        email=email,
-        name=name,
-        values={"name": name, "unsubscribe_url": url},
-        headers={
-            "List-Unsubscribe": f"<{url}>, <mailto:editor@example.org?subject=unsubscribe>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
     )
 
 
@@ -60,7 +40,7 @@ def test_every_message_parses_without_defects_and_has_every_header(
     smtp_sink: SmtpSink, pipelining: bool
 ) -> None:
     backend = _backend(smtp_sink, pipelining=pipelining)
-    recipients = [_recipient(f"reader{i}@example.net") for i in range(7)]
+    recipients = [korean_recipient(f"reader{i}@example.net") for i in range(7)]
     results = backend.send(Batch(_content(), recipients))
     backend.close()
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 7
@@ -88,7 +68,11 @@ def test_4xx_is_deferred_and_5xx_failed_per_recipient(
     backend = _backend(smtp_sink, pipelining=pipelining)
     batch = Batch(
         _content(),
-        [_recipient("ok@example.net"), _recipient("temp-x@example.net"), _recipient("bad-y@x.net")],
+        [
+            korean_recipient("ok@example.net"),
+            korean_recipient("temp-x@example.net"),
+            korean_recipient("bad-y@x.net"),
+        ],
     )
     results = backend.send(batch)
     backend.close()
@@ -110,7 +94,7 @@ def test_one_connection_pipelines_each_message_behind_the_previous_dot(
     settings = SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=1)
     backend = SmtpBackend(settings, pipelining=True)
     emails = ["a@x.net", "temp-b@x.net", "c@x.net", "bad-d@x.net", "nodata-e@x.net", "f@x.net"]
-    results = backend.send(Batch(_content(), [_recipient(e) for e in emails]))
+    results = backend.send(Batch(_content(), [korean_recipient(e) for e in emails]))
     assert [r.outcome for r in results] == [
         Outcome.ACCEPTED,
         Outcome.DEFERRED,
@@ -127,7 +111,7 @@ def test_one_connection_pipelines_each_message_behind_the_previous_dot(
         text = parsed.get_body(preferencelist=("plain",))
         assert text is not None and f"tok-{rcpts[0]}" in text.get_content()
     # No reply is left owed on the connection: it serves the next batch as it is.
-    (again,) = backend.send(Batch(_content(), [_recipient("g@x.net")]))
+    (again,) = backend.send(Batch(_content(), [korean_recipient("g@x.net")]))
     assert again.outcome is Outcome.ACCEPTED and backend._idle.qsize() == 1
     backend.close()
     assert smtp_sink.recipients()[-1] == "g@x.net"
@@ -136,7 +120,7 @@ def test_one_connection_pipelines_each_message_behind_the_previous_dot(
 def test_connections_are_reused_across_batches(smtp_sink: SmtpSink) -> None:
     backend = SmtpBackend(SmtpSettings(host=smtp_sink.host, port=smtp_sink.port, connections=1))
     for i in range(3):
-        backend.send(Batch(_content(), [_recipient(f"r{i}@example.net")]))
+        backend.send(Batch(_content(), [korean_recipient(f"r{i}@example.net")]))
     assert backend._idle.qsize() == 1  # one connection served all three
     backend.close()
     assert len(smtp_sink.messages) == 3
@@ -144,6 +128,6 @@ def test_connections_are_reused_across_batches(smtp_sink: SmtpSink) -> None:
 
 def test_unreachable_server_defers_instead_of_raising() -> None:
     backend = SmtpBackend(SmtpSettings(host="127.0.0.1", port=1, connections=1))
-    (result,) = backend.send(Batch(_content(), [_recipient("a@example.net")]))
+    (result,) = backend.send(Batch(_content(), [korean_recipient("a@example.net")]))
     backend.close()
     assert result.outcome is Outcome.DEFERRED
