@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
-import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,37 +24,25 @@ from sqlalchemy import func, insert, select
 from benchmarks._runner import REPO
 from benchmarks.web import (
     CONNECTIONS,
-    WRK_THREADS,
+    WRK_PATHS_LUA,
     _cpu_seconds,
     _free_port,
     _percentile,
     _read_response,
     _start_server,
-    _wrk_ms,
+    _wrk,
 )
 
 LINKS = 20
-_WRK_SCRIPT = """
-local paths = {}
-local counter = 0
-local threads = 0
-setup = function(thread)
-  thread:set("offset", threads)
-  threads = threads + 1
-end
-init = function(args)
-  local step = tonumber(args[2])
-  local n = 0
-  for line in io.lines(args[1]) do
-    if n % step == offset then paths[#paths + 1] = line end
-    n = n + 1
-  end
-end
+_WRK_SCRIPT = (
+    WRK_PATHS_LUA
+    + """
 request = function()
   counter = counter + 1
   return wrk.format("GET", paths[(counter % #paths) + 1])
 end
 """
+)
 
 
 def _project(tmp: Path) -> Path:
@@ -137,28 +122,6 @@ async def _load(
     return time.perf_counter() - began, record
 
 
-def _wrk(port: int, paths: list[str], seconds: float, tmp: Path) -> dict[str, Any]:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        return {"wrk": "not installed"}
-    (tmp / "paths.txt").write_text("\n".join(paths) + "\n", encoding="utf-8")
-    (tmp / "redirect.lua").write_text(_WRK_SCRIPT, encoding="utf-8")
-    command = [
-        wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "--latency",
-        "-s", str(tmp / "redirect.lua"), f"http://127.0.0.1:{port}", "--",
-        str(tmp / "paths.txt"), str(WRK_THREADS),
-    ]  # fmt: skip
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rate = re.search(r"Requests/sec:\s*([\d.]+)", output)
-    errors = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", output)
-    return {
-        "wrk_requests_per_s": float(rate[1]) if rate else None,
-        "wrk_p50_ms": _wrk_ms(output, "50%"),
-        "wrk_p99_ms": _wrk_ms(output, "99%"),
-        "wrk_errors": int(errors[1]) if errors else 0,
-    }
-
-
 def _stored_hits(config: Path) -> int:
     from newsletter.services import Services
     from newsletter.settings import load_settings
@@ -188,7 +151,7 @@ def main(quick: bool = False) -> dict[str, Any]:
             cpu_before = _cpu_seconds(server.pid)
             elapsed, record = asyncio.run(_load(port, paths, seconds))
             server_cpu = _cpu_seconds(server.pid) - cpu_before
-            wrk_figures = _wrk(port, paths, seconds, tmp)
+            wrk_figures = _wrk(port, paths, seconds, tmp, script=_WRK_SCRIPT)
         finally:
             server.terminate()  # the lifespan writes the last hits on the way out
             server.wait(timeout=30)

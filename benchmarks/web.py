@@ -38,7 +38,9 @@ BODY = b"List-Unsubscribe=One-Click"
 CONNECTIONS = 32
 WRK_THREADS = 2
 
-_WRK_SCRIPT = """
+#: wrk's Lua for a paths file (arguments: the file, the thread count): each thread takes
+#: every n-th path; a script adds its own ``request`` function that picks from ``paths``.
+WRK_PATHS_LUA = """
 local paths = {}
 local counter = 0
 local threads = 0
@@ -56,7 +58,11 @@ init = function(args)
     n = n + 1
   end
 end
+"""
 
+_WRK_SCRIPT = (
+    WRK_PATHS_LUA
+    + """
 request = function()
   counter = counter + 1
   local path = paths[(counter % #paths) + 1]
@@ -64,6 +70,7 @@ request = function()
     {["Content-Type"] = "application/x-www-form-urlencoded"}, "List-Unsubscribe=One-Click")
 end
 """
+)
 
 _SERVER = """
 import sys
@@ -212,13 +219,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(port: int, paths: list[str], seconds: float, tmp: Path) -> dict[str, Any]:
-    """Drive the server with ``wrk``; its requests/s, p50/p99 and non-200 count."""
+def _wrk(
+    port: int, paths: list[str], seconds: float, tmp: Path, script: str = _WRK_SCRIPT
+) -> dict[str, Any]:
+    """Drive the server with ``wrk`` running ``script`` (by default the one-click POST);
+    its requests/s, p50/p99 and count of answers that are not 2xx or 3xx."""
     wrk = shutil.which("wrk")
     if wrk is None:
         return {"wrk": "not installed"}
     (tmp / "paths.txt").write_text("\n".join(paths) + "\n", encoding="utf-8")
-    (tmp / "oneclick.lua").write_text(_WRK_SCRIPT, encoding="utf-8")
+    (tmp / "load.lua").write_text(script, encoding="utf-8")
     command = [
         wrk,
         f"-t{WRK_THREADS}",
@@ -226,7 +236,7 @@ def _wrk(port: int, paths: list[str], seconds: float, tmp: Path) -> dict[str, An
         f"-d{int(seconds)}s",
         "--latency",
         "-s",
-        str(tmp / "oneclick.lua"),
+        str(tmp / "load.lua"),
         f"http://127.0.0.1:{port}",
         "--",
         str(tmp / "paths.txt"),
