@@ -248,6 +248,45 @@ class WebSettings(_Section):
         return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
 
 
+class TrackingSettings(_Section):
+    """Engagement tracking's mailbox-provider lookup (docs/tracking.md, "Mailbox providers")."""
+
+    #: The DNS servers asked for a domain's MX ("IP" or "IP:port", "[IPv6]:port");
+    #: empty: the system resolver (/etc/resolv.conf).
+    dns_servers: list[str] = Field(default_factory=list)
+    #: The most one MX lookup may take, retries included; then the domain counts as other.
+    dns_timeout: float = Field(2.0, gt=0, le=30)
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            dns_server(item)
+        return [item.strip() for item in value]
+
+
+def dns_server(item: str) -> tuple[str, int]:
+    """``"IP"``, ``"IP:port"`` or ``"[IPv6]:port"`` as (address, port); ValueError if not one."""
+    text = item.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        address = str(ipaddress.ip_address(host))
+        number = int(port)
+    except ValueError:
+        number = -1
+        address = ""
+    if not address or not 0 < number < 65536:
+        raise ValueError(
+            f"{item!r} is not a DNS server address (e.g. 192.0.2.53, 127.0.0.1:5353, [::1]:53)"
+        )
+    return address, number
+
+
 class ApiSettings(_Section):
     """The REST API (``/api/v1``) and its outgoing webhooks."""
 
@@ -339,6 +378,7 @@ class Settings(_Section):
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
     api: ApiSettings = ApiSettings()
+    tracking: TrackingSettings = TrackingSettings()
     issues_dir: Path = Path("issues")
     templates_dir: Path = Path("templates")
     newsletters: list[NewsletterSettings] = Field(

@@ -197,6 +197,8 @@ class _BatchLoop:
             )
         if not claimed:
             return False
+        if self.track is not None:
+            self.track.prepare(row.email for row in rows)
         recipients = [
             recipient_for(
                 row,

@@ -61,3 +61,14 @@ class Hit(Base):
     hit_reason: Mapped[str] = mapped_column(String(64), default="")
     #: The final verdict: hit_reason, or a rule over the reader's hits (burst, trap), or "".
     reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class SendDomain(Base):
+    """The provider a send counted a domain under, when its MX decided it (written at send
+    time, so the report's delivered-per-provider agrees with the clicks' provider codes)."""
+
+    __tablename__ = "tracking_send_domains"
+
+    send_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))

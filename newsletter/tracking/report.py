@@ -22,7 +22,7 @@ from newsletter.events.store import outcome_counts
 from newsletter.services import Services
 from newsletter.tracking import store
 from newsletter.tracking.models import LinkKind
-from newsletter.tracking.providers import PROVIDER_NAMES, provider_of
+from newsletter.tracking.providers import PROVIDER_NAMES, domain_of, provider_of
 from newsletter.tracking.rewrite import LinkRow
 from newsletter.tracking.store import HitRow
 
@@ -113,8 +113,10 @@ def _engagement(services: Services, session: Session, send: Send) -> Engagement:
     hits = store.send_hits(session, send.id)
     links = store.send_links(session, send.id)
     delivered_by: Counter[str] = Counter()
+    looked_up = store.send_domain_providers(session, send.id)
     for domain, count in store.delivered_domains(session, send.id).items():
-        delivered_by[provider_of(f"@{domain}")] += count
+        key = domain_of(f"@{domain}")
+        delivered_by[looked_up.get(key) or provider_of(f"@{key}")] += count
     delivered_by["other"] += store.accepted_without_subscriber(session, send.id)
     delivered = sum(delivered_by.values())
     people = [h for h in hits if not h[4]]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send
 from newsletter.tracking.classify import ReaderHit
-from newsletter.tracking.models import Hit, TrackedLink
+from newsletter.tracking.models import Hit, SendDomain, TrackedLink
 from newsletter.tracking.rewrite import LinkRow
 from subscribers.models import Event, Subscriber
 
@@ -42,6 +42,32 @@ def add_links(session: Session, send_id: int, rows: Sequence[LinkRow]) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def send_domain_provider(session: Session, send_id: int, domain: str) -> str | None:
+    """The provider this send already counted ``domain`` under (None: not yet)."""
+    stmt = select(SendDomain.provider).where(
+        SendDomain.send_id == send_id, SendDomain.domain == domain
+    )
+    return session.scalar(stmt)
+
+
+def add_send_domain(session: Session, send_id: int, domain: str, provider: str) -> bool:
+    """Record the provider a send counts ``domain`` under; False when already recorded."""
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(SendDomain), [{"send_id": send_id, "domain": domain, "provider": provider}]
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def send_domain_providers(session: Session, send_id: int) -> dict[str, str]:
+    """Domain → provider of every domain the send's MX lookups decided."""
+    stmt = select(SendDomain.domain, SendDomain.provider).where(SendDomain.send_id == send_id)
+    return {str(domain): str(provider) for domain, provider in session.execute(stmt)}
 
 
 def insert_hits(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
