@@ -270,8 +270,10 @@ def dns_server(item: str) -> tuple[str, int]:
     text = item.strip()
     host, port = text, "53"
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":") or "53"
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            host = ""  # "[::1" or "[::1]53": refused below
+        port = rest[1:] if rest else "53"
     elif text.count(":") == 1:
         host, _, port = text.partition(":")
     try:

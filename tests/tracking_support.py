@@ -41,10 +41,19 @@ BODY = (
 _TRACKED = re.compile(r'href="(https://news\.example\.org/l/[^"]+)"')
 
 
-def tracked_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **weekly: Any) -> Services:
-    """A fresh project whose ``weekly`` newsletter has the given tracking settings."""
+def tracked_project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    dns: dict[str, Any] | None = None,
+    **weekly: Any,
+) -> Services:
+    """A fresh project whose ``weekly`` newsletter has the given tracking settings
+    (and ``dns``, the ``tracking`` section: the MX lookup's servers and timeout)."""
     config = base_config(tmp_path)
     config["newsletters"][0].update(weekly)
+    if dns is not None:
+        config["tracking"] = dns
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
     settings = load_settings(write_config(tmp_path, config))
     return Services.open(settings)
