@@ -54,7 +54,7 @@ def cancel(slug: Slug, services: ServicesDep, caller: IssuesWrite) -> schemas.Sc
 def test_send(
     slug: Slug, body: schemas.TestSendRequest, services: ServicesDep, _caller: IssuesWrite
 ) -> schemas.TestSendOut:
-    """Send ``[TEST]`` copies to up to 10 addresses (the ledger is not touched)."""
+    """Send test copies to up to 10 addresses (the ledger is not touched)."""
     return service.test_send(services, slug, to=body.to)
 
 

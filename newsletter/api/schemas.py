@@ -136,7 +136,7 @@ class ScheduleOut(BaseModel):
 
 
 class TestSendRequest(Strict):
-    """Addresses to send a ``[TEST]`` copy to (the ledger is not touched)."""
+    """Addresses to send a test copy to (the ledger is not touched)."""
 
     to: list[str] = Field(min_length=1, max_length=10)
 

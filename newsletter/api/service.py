@@ -322,7 +322,7 @@ def _schedule_out(result: ScheduleResult) -> schemas.ScheduleOut:
 
 
 def test_send(services: Services, slug: str, *, to: list[str]) -> schemas.TestSendOut:
-    """Send ``[TEST]`` copies of the issue to ``to`` (each address validated first)."""
+    """Send test copies (`[테스트]`/`[Test]` subject) to ``to``, each address validated first."""
     addresses = []
     for index, email in enumerate(to):
         try:

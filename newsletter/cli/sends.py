@@ -33,7 +33,7 @@ def send(
     slug: str = typer.Argument(..., help="The issue's slug."),
     now: bool = typer.Option(False, "--now", help="Send to every subscriber now."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
-    test: list[str] = typer.Option([], "--test", help="Send a [TEST] copy to this address only."),
+    test: list[str] = typer.Option([], "--test", help="Send a test copy to this address only."),
     processes: int = PROCESSES,
     as_json: bool = JSON,
 ) -> None:
@@ -49,9 +49,7 @@ def send(
         _out(as_json, dataclasses.asdict(plan), _plan_lines(plan))
     elif test:
         send_test(svc, slug, to=test)
-        _out(
-            as_json, {"slug": slug, "test_to": test}, [f"{slug}: [TEST] sent to {', '.join(test)}"]
-        )
+        _out(as_json, {"slug": slug, "test_to": test}, [f"{slug}: test sent to {', '.join(test)}"])
     else:
         with _progress_bar(enabled=not as_json) as progress:
             options = RunOptions(progress=progress, helper_processes=processes - 1)
