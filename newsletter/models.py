@@ -36,6 +36,11 @@ class Issue(Base):
     publish_at: Mapped[datetime] = mapped_column(index=True)
     # An editor's `newsletter schedule SLUG --at` wins over the file's date.
     scheduled_at_override: Mapped[datetime | None] = mapped_column(default=None)
+    # `deliver: local`: the wall time (ISO, no offset) each reader gets it at in their zone.
+    deliver: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    local_wall: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The instant before quiet hours moved it (None: not moved).
+    moved_from: Mapped[datetime | None] = mapped_column(default=None)
     source_path: Mapped[str] = mapped_column(Text)
     source_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=IssueStatus.SCHEDULED)

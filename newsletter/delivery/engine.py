@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from newsletter import db
 from newsletter.delivery import liveness, store
 from newsletter.delivery.content import Renderer, render_for_send
@@ -35,6 +37,8 @@ from newsletter.delivery.loop import (
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.errors import SendNotFound, SendStateError
 from newsletter.services import Services
+from newsletter.timing import local, waves
+from newsletter.timing import store as timing_store
 from subscribers.db import utcnow
 
 __all__ = [
@@ -106,21 +110,24 @@ def claim_abandoned(services: Services, send_id: int, *, worker: str) -> bool:
         worker=worker,
         stale_before=utcnow() - STALE_AFTER,
         from_statuses=[SendStatus.QUEUED],
+        due_by=utcnow(),
     )
 
 
 def abandoned_sends(services: Services) -> list[int]:
     """Sends nobody runs, which :func:`take_over` would claim now.
 
-    ``sending`` with every runner proved dead (or silent for :data:`STALE_AFTER`), and
+    ``sending`` with every runner proved dead (or silent for :data:`STALE_AFTER`),
     ``queued`` with its creator proved dead, or for longer than :data:`QUEUED_GRACE`
     (whoever created it claims it within moments; one still queued was left by a process
-    that died in between, e.g. during the fan-out).
+    that died in between, e.g. during the fan-out), and ``waiting`` whose next wave is due
+    (``newsletter.timing.waves``).
     """
     now = utcnow()
     with services.sessions() as session:
         sending = store.sends_with_status(session, SendStatus.SENDING)
         queued = store.sends_with_status(session, SendStatus.QUEUED)
+        due = timing_store.waiting_due(session, now=now)
     left = [
         send.id
         for send in queued
@@ -129,6 +136,7 @@ def abandoned_sends(services: Services) -> list[int]:
     ]
     return sorted(
         left
+        + due
         + [
             send.id
             for send in sending
@@ -184,7 +192,7 @@ def resume_send(
     if send.status == SendStatus.CANCELLED:
         raise SendStateError(f"send {send_id} was cancelled")
     worker = new_worker_id()
-    statuses = [SendStatus.QUEUED, SendStatus.PAUSED, SendStatus.FAILED]
+    statuses = [SendStatus.QUEUED, SendStatus.PAUSED, SendStatus.FAILED, SendStatus.WAITING]
     if retry_unknown:
         statuses.append(SendStatus.SENT)
     elif send.status == SendStatus.SENT:
@@ -215,7 +223,12 @@ def cancel_send(services: Services, send_id: int) -> SendResult:
             send_id,
             SendStatus.CANCELLED,
             now=utcnow(),
-            only_from=[SendStatus.QUEUED, SendStatus.SENDING, SendStatus.PAUSED],
+            only_from=[
+                SendStatus.QUEUED,
+                SendStatus.SENDING,
+                SendStatus.PAUSED,
+                SendStatus.WAITING,
+            ],
         )
         if changed:
             store.mirror_issue_status(session, send_id)
@@ -257,6 +270,7 @@ def _claim(
     stale_before: datetime,
     from_statuses: list[SendStatus] | None = None,
     retry_unknown: bool = False,
+    due_by: datetime | None = None,
 ) -> bool:
     """Claim the send, fan it out on its first claim, report dead runners' batches.
 
@@ -279,10 +293,11 @@ def _claim(
             from_statuses=statuses,
             stale_before=stale_before,
             dead_worker=abandoned.worker if abandoned else None,
+            due_by=due_by,
         ):
             return False
         if send.total == 0:
-            store.fan_out(session, send_id, newsletter_id=send.newsletter_id, now=now)
+            fan_out(services, session, send_id, newsletter_id=send.newsletter_id, now=now)
         on_proof = (
             abandoned is not None
             and send.status == SendStatus.SENDING
@@ -296,6 +311,19 @@ def _claim(
     if abandoned is not None:
         liveness.forget(services, abandoned.runners)
     return True
+
+
+def fan_out(
+    services: Services, session: Session, send_id: int, *, newsletter_id: str, now: datetime
+) -> int:
+    """Fill the send's ledger; each row gets the due instant of its wave when the issue
+    asks for waves (``deliver: local``: ``newsletter.timing.local``)."""
+    send = store.get_send(session, send_id)
+    assert send is not None
+    due_at = local.due_expression(services, session, send.issue_slug, newsletter_id)
+    total = store.fan_out(session, send_id, newsletter_id=newsletter_id, now=now, due_at=due_at)
+    waves.after_fan_out(session, send_id, now=now)
+    return total
 
 
 def run_send(

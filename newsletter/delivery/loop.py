@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from newsletter import db
 from newsletter.delivery import liveness, store
@@ -34,6 +34,8 @@ from newsletter.delivery.pipeline import Pipeline
 from newsletter.delivery.retry import RetryPolicy
 from newsletter.errors import SendNotFound
 from newsletter.services import Services
+from newsletter.timing import store as timing_store
+from newsletter.timing import waves
 from newsletter.tracking.service import ReaderParts, tracked_issue
 from subscribers.db import utcnow
 
@@ -162,6 +164,11 @@ class _BatchLoop:
     clean: bool = False  # the send's error streak is known to be zero
     next_reap: float = 0.0
 
+    @property
+    def max_lateness(self) -> timedelta:
+        """How late a wave may be reached and still be sent (``scheduler.max_lateness``)."""
+        return self.services.settings.scheduler.max_lateness
+
     def run(self, concurrency: int) -> None:
         if concurrency <= 1:
             self._loop()
@@ -186,6 +193,8 @@ class _BatchLoop:
         with db.transaction(self.services.sessions) as session:
             if store.heartbeat(session, self.send.id, worker=self.worker, now=now) != "sending":
                 return False
+            # Waves: reach what fell due (lateness rule, hooks), claim only reached rows.
+            due_before = waves.reach(session, self.send.id, now=now, max_lateness=self.max_lateness)
             claimed, rows = store.claim_batch(
                 session,
                 self.send.id,
@@ -194,6 +203,7 @@ class _BatchLoop:
                 worker=self.worker,
                 limit=self.batch_size,
                 now=now,
+                due_before=due_before,
             )
         if not claimed:
             return False
@@ -277,14 +287,25 @@ def finish(services: Services, send_id: int) -> None:
     """Mark the send ``sent`` when it is still sending and nothing is left.
 
     Whichever runner finishes last does it: on PostgreSQL workers that joined the send
-    (``worker.join_next``) finish it as well as the one that claimed it.
+    (``worker.join_next``) finish it as well as the one that claimed it. When what is
+    left is only rows due later (waves), the send becomes ``waiting`` instead: nobody
+    runs it until its next due instant, when a scheduler or worker takes it again
+    (``engine.abandoned_sends``).
     """
     with db.transaction(services.sessions) as session:
         send = store.get_send(session, send_id)
         if send is None or send.status != SendStatus.SENDING:
             return
         if store.has_active_rows(session, send_id):
-            return  # another runner still has rows pending or in flight
+            due = timing_store.next_due(session, send_id)
+            if due is not None and not timing_store.has_claimable_or_in_flight(
+                session, send_id, due
+            ):
+                store.set_send_status(
+                    session, send_id, SendStatus.WAITING, now=utcnow(), only_from=["sending"]
+                )
+                log.info("delivery: send %d waits for its next wave at %s", send_id, due)
+            return  # another runner still has rows pending or in flight, or rows due later
         store.set_send_status(
             session, send_id, SendStatus.SENT, now=utcnow(), only_from=[SendStatus.SENDING]
         )

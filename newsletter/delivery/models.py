@@ -1,7 +1,9 @@
 """The delivery engine's tables: sends and the per-recipient ledger of deliveries.
 
 States:
-- ``Send.status``: ``queued`` → ``sending`` → ``sent``; or ``paused`` (too many errors or
+- ``Send.status``: ``queued`` → ``sending`` → ``sent``; ``sending`` ⇄ ``waiting`` (every row
+  due so far is settled and the rest is due later: nobody runs it until ``next_due_at``,
+  then a scheduler or worker takes it again, see ``waves``); or ``paused`` (too many errors or
   the provider kept failing; ``sends resume`` continues), ``failed``, ``cancelled``.
 - ``Delivery.status``: ``pending`` → ``sending`` (claimed in a batch, marked *before* the
   request) → ``accepted`` | ``failed`` | ``skipped`` (no longer eligible when claimed);
@@ -28,6 +30,8 @@ class SendStatus(StrEnum):
 
     QUEUED = "queued"
     SENDING = "sending"
+    #: Every row due so far is settled; the rest is due at ``next_due_at`` (waves).
+    WAITING = "waiting"
     SENT = "sent"
     PAUSED = "paused"
     FAILED = "failed"
@@ -62,6 +66,9 @@ class Send(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     worker: Mapped[str] = mapped_column(String(64), default="")
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The earliest due instant of a pending row not reached yet (None: every row is
+    # reached). Rows due before it are claimable; see ``newsletter.delivery.waves``.
+    next_due_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -87,6 +94,8 @@ class Delivery(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the row may be sent (a wave, an A/B remainder); None: at once.
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class RateLimit(Base):

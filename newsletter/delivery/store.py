@@ -125,14 +125,19 @@ def claim_send(
     from_statuses: Sequence[str] = (SendStatus.QUEUED,),
     stale_before: datetime | None = None,
     dead_worker: str | None = None,
+    due_by: datetime | None = None,
 ) -> bool:
     """Atomically make ``worker`` the runner of the send; False if someone else got it.
 
     Allowed from ``from_statuses``, or from ``sending`` when the last heartbeat is older
     than ``stale_before`` (its runner died), or when its runner is still ``dead_worker``
-    (proved dead by the caller; a takeover by someone else changed the name).
+    (proved dead by the caller; a takeover by someone else changed the name), or from
+    ``waiting`` when its next due instant is at or before ``due_by`` (waves).
     """
     allowed: ColumnElement[bool] = Send.status.in_(list(from_statuses))
+    if due_by is not None:
+        due = and_(Send.status == SendStatus.WAITING, Send.next_due_at <= due_by)
+        allowed = or_(allowed, due)
     if stale_before is not None:
         stale = and_(Send.status == SendStatus.SENDING, Send.heartbeat_at < stale_before)
         allowed = or_(allowed, stale)
@@ -181,7 +186,14 @@ def next_queued_send(session: Session, *, stale_before: datetime) -> int | None:
 def joinable_send(session: Session) -> int | None:
     """A send being sent that still has pending rows, which another worker may help with."""
     pending = select(Delivery.id).where(
-        Delivery.send_id == Send.id, Delivery.status == DeliveryStatus.PENDING
+        Delivery.send_id == Send.id,
+        Delivery.status == DeliveryStatus.PENDING,
+        # Only rows a runner may claim now: not those of a wave still ahead.
+        or_(
+            Send.next_due_at.is_(None),
+            Delivery.due_at.is_(None),
+            Delivery.due_at < Send.next_due_at,
+        ),
     )
     query = (
         select(Send.id)
@@ -278,18 +290,37 @@ def record_errors(session: Session, send_id: int, *, failed: int, reset: bool) -
 # --- the ledger --------------------------------------------------------------------------
 
 
-def fan_out(session: Session, send_id: int, *, newsletter_id: str, now: datetime) -> int:
-    """One ledger row per eligible subscriber (set-based, idempotent); sets ``total``."""
+def fan_out(
+    session: Session,
+    send_id: int,
+    *,
+    newsletter_id: str,
+    now: datetime,
+    due_at: ColumnElement[datetime] | None = None,
+) -> int:
+    """One ledger row per eligible subscriber (set-based, idempotent); sets ``total``.
+
+    ``due_at``: an expression over ``Subscriber`` giving each row its due instant
+    (``newsletter.timing``: waves); without it every row is due at once.
+    """
+    columns = ["send_id", "subscriber_id", "status", "attempts"]
+    values: list[Any] = [
+        literal(send_id),
+        Subscriber.id,
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+    ]
+    if due_at is not None:
+        columns.append("due_at")
+        values.append(due_at)
     audience = (
-        select(literal(send_id), Subscriber.id, literal(DeliveryStatus.PENDING.value), literal(0))
+        select(*values)
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(eligible_clause(newsletter_id, now))
         .order_by(Subscriber.id)
     )
-    insert = _insert(session, Delivery).from_select(
-        ["send_id", "subscriber_id", "status", "attempts"], audience
-    )
+    insert = _insert(session, Delivery).from_select(columns, audience)
     session.execute(insert.on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"]))
     total = session.scalar(select(func.count()).where(Delivery.send_id == send_id)) or 0
     session.execute(
@@ -310,10 +341,13 @@ def claim_batch(
     worker: str,
     limit: int,
     now: datetime,
+    due_before: datetime | None = None,
 ) -> tuple[int, list[ClaimedDelivery]]:
     """Claim up to ``limit`` pending rows as ``sending``; the no longer eligible are skipped.
 
-    Returns how many rows were claimed and, of those, the ones to send now.
+    Returns how many rows were claimed and, of those, the ones to send now. With
+    ``due_before`` (the send's next unreached due instant) only rows without a due
+    instant or due before it are claimed (waves, ``newsletter.timing.waves``).
 
     The claim is the transaction's first statement, a write, so SQLite takes its write
     lock at once; on PostgreSQL ``SKIP LOCKED`` lets workers claim side by side.
@@ -325,6 +359,8 @@ def claim_batch(
         .order_by(ledger.c.id)
         .limit(limit)
     )
+    if due_before is not None:
+        pending = pending.where(or_(ledger.c.due_at.is_(None), ledger.c.due_at < due_before))
     if session.get_bind().dialect.name == "postgresql":
         pending = pending.with_for_update(skip_locked=True)
     claimed = (

@@ -23,6 +23,7 @@ from newsletter.delivery.engine import (
     SendResult,
     abandoned_sends,
     claim_abandoned,
+    fan_out,
     new_worker_id,
     run_send,
 )
@@ -70,7 +71,7 @@ def _claim_queued(services: Services, *, worker: str) -> int | None:
         ):
             return None
         if was_queued and send.total == 0:
-            store.fan_out(session, send_id, newsletter_id=send.newsletter_id, now=now)
+            fan_out(services, session, send_id, newsletter_id=send.newsletter_id, now=now)
         store.mark_in_flight_unknown(session, send_id, now=now)
     return send_id
 
