@@ -4,7 +4,8 @@ Errors (the check fails): HTML of 102 KB or more (Gmail clips it), an image with
 text, an empty or ``javascript:`` link, a missing title or subject. Warnings: images
 not served over https, links over plain http, a very long subject, no ``preheader`` in
 the front matter (the preview then shows the first paragraph), links to localhost, and
-every warning the parser had about the file. The HTML checked is the personalized preview
+every warning the parser had about the file; advertising (`ad: true`) rules in
+:mod:`newsletter.advertising.check`. The HTML checked is the personalized preview
 (real-length links).
 """
 
@@ -15,6 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.advertising.check import ad_findings
 from newsletter.issues import ParsedIssue
 from newsletter.render import RenderedIssue, preview_values, render_issue
 from newsletter.settings import Settings
@@ -119,7 +121,22 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
             )
         )
     report.warnings.extend(Finding("parse_warning", warning) for warning in issue.warnings)
+    _check_advertising(settings, issue, html, text, values["unsubscribe_url"], report)
     return report
+
+
+def _check_advertising(
+    settings: Settings,
+    issue: ParsedIssue,
+    html: str,
+    text: str,
+    unsubscribe: str,
+    report: CheckReport,
+) -> None:
+    for level, code, message in ad_findings(
+        settings, issue, html=html, text=text, unsubscribe_url=unsubscribe
+    ):
+        (report.errors if level == "error" else report.warnings).append(Finding(code, message))
 
 
 def _check_headers(issue: ParsedIssue, rendered: RenderedIssue, report: CheckReport) -> None:

@@ -66,6 +66,7 @@ class ParsedIssue:
     source_hash: str  # sha256 of the raw bytes
     warnings: tuple[str, ...] = field(default=())
     extra: dict[str, Any] = field(default_factory=dict)
+    ad: bool = False  # 영리목적 광고성 정보 (docs/advertising.md)
 
 
 class _YamlNoDates(yaml.SafeLoader):
@@ -308,6 +309,7 @@ def parse_issue_text(settings: Settings, path: Path, raw: bytes) -> ParsedIssue:
         source_hash=hashlib.sha256(raw).hexdigest(),
         warnings=tuple(warnings),
         extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
+        ad=_ad(data, at, where),
     )
 
 
@@ -328,7 +330,7 @@ def _check_one_line_fields(data: dict[str, Any], at: dict[str, int], where: str)
 
 _KNOWN_KEYS = {
     "title", "date", "newsletter", "subject", "preheader", "description", "author",
-    "categories", "category", "tags", "draft", "slug", "published",
+    "categories", "category", "tags", "draft", "slug", "published", "ad",
 }  # fmt: skip
 
 
@@ -366,6 +368,18 @@ def _draft(data: dict[str, Any], at: dict[str, int], where: str, warnings: list[
         return text in _TRUE
     warnings.append(f"{where}:{at.get('draft', 1)}: draft: {value!r} is not true/false; draft")
     return True
+
+
+def _ad(data: dict[str, Any], at: dict[str, int], where: str) -> bool:
+    """``ad:`` (advertising): true or false; anything else is refused, not guessed, since
+    either guess breaks the law or the editor's intent."""
+    value = data.get("ad", False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise IssueError(f"{where}:{at.get('ad', 1)}: ad: {value!r} is not true/false")
 
 
 def _recover_without_front_matter(

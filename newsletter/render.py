@@ -24,6 +24,8 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter import markdown
+from newsletter.advertising.footer import ad_footer
+from newsletter.advertising.subject import ad_subject
 from newsletter.errors import RenderError
 from newsletter.inbox import finish_html
 from newsletter.issues import CONTROL_CHARACTERS, ParsedIssue
@@ -111,6 +113,7 @@ class RenderedIssue:
     placeholders_text: Mapping[str, str]
     name_fallback: str = ""
     default_values: Mapping[str, str] = field(default_factory=dict)
+    ad: bool = False  # an advertising issue: the subject starts with (광고)
 
     def substitutions(self, values: Mapping[str, str]) -> dict[str, str]:
         """marker → value for both parts (HTML-escaped for HTML markers, raw for text).
@@ -200,7 +203,7 @@ def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
         slug=issue.slug,
         newsletter_id=issue.newsletter_id,
         lang=lang,
-        subject=issue.subject,
+        subject=ad_subject(issue.subject) if issue.ad else issue.subject,
         preheader=preheader,
         html=mjml_to_html(mjml_source),
         text=text.strip() + "\n",
@@ -208,6 +211,7 @@ def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
         placeholders_text={key: text_marker(key) for key in PERSONAL_KEYS},
         name_fallback=STRINGS[lang]["name_fallback"],
         default_values={"view_url": archive_url(settings, issue.slug)},
+        ad=issue.ad,
     )
 
 
@@ -285,8 +289,9 @@ def _context(
         "newsletter": newsletter,
         "sender": sender,
         "issue": issue,
-        "subject": issue.subject,
+        "subject": ad_subject(issue.subject) if issue.ad else issue.subject,
         "preheader": preheader,
+        "ad": ad_footer(settings, issue.newsletter_id, lang) if issue.ad else None,
         "t": words,
         "why": words["why"].format(newsletter=newsletter.name),
         "greeting_html": Markup(words["greeting"].format(name=html_marker("name"))),

@@ -90,6 +90,8 @@ class SiteSettings(_Section):
     language: Literal["ko", "en"] = "ko"
     timezone: str = "Asia/Seoul"
     postal_address: str = ""
+    #: The sender's telephone number, shown in advertising issues' footer (docs/advertising.md).
+    phone: OneLine = ""
 
     @field_validator("timezone")
     @classmethod
@@ -322,6 +324,7 @@ class NewsletterSettings(_Section):
     from_email: str = ""
     reply_to: str = ""
     postal_address: str = ""
+    phone: str = ""
     logo: str = ""
     logo_alt: str = ""
     footer: str = ""
@@ -356,6 +359,7 @@ class Sender:
     reply_to: str
     postal_address: str
     language: Literal["ko", "en"]
+    phone: str = ""
 
 
 class Secrets(_Section):
@@ -422,6 +426,7 @@ class Settings(_Section):
             reply_to=self.sender.reply_to,
             postal_address=self.site.postal_address,
             language=self.site.language,
+            phone=self.site.phone,
         )
         if newsletter_id is None:
             return site
@@ -432,6 +437,7 @@ class Settings(_Section):
             reply_to=own.reply_to or site.reply_to,
             postal_address=own.postal_address or site.postal_address,
             language=own.language or site.language,
+            phone=own.phone or site.phone,
         )
 
     def path(self, value: Path) -> Path:

@@ -27,6 +27,8 @@ class EventKind(StrEnum):
     SUPPRESSION_LIFTED = "suppression_lifted"
     EXPORTED = "exported"
     ERASED = "erased"
+    AD_CONSENT_GIVEN = "ad_consent_given"
+    AD_CONSENT_WITHDRAWN = "ad_consent_withdrawn"
 
 
 class How(StrEnum):

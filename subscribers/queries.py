@@ -14,6 +14,7 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from subscribers.ad_consent import ad_clause
 from subscribers.addresses import parse_address
 from subscribers.db import utcnow
 from subscribers.errors import SubscriberNotFound
@@ -72,14 +73,19 @@ def active_recipients(
     return [Recipient(*row) for row in session.execute(query)]
 
 
-def count_eligible(session: Session, newsletter_id: str, *, now: datetime | None = None) -> int:
-    """How many people would receive ``newsletter_id`` now."""
+def count_eligible(
+    session: Session, newsletter_id: str, *, now: datetime | None = None, advertising: bool = False
+) -> int:
+    """How many people would receive ``newsletter_id`` now (an advertising issue: only
+    those with an active advertising consent)."""
     query = (
         select(func.count())
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(eligible_clause(newsletter_id, now or utcnow()))
     )
+    if advertising:
+        query = query.where(ad_clause(newsletter_id))
     return int(session.scalar(query) or 0)
 
 

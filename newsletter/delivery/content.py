@@ -11,6 +11,7 @@ import html as html_lib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from newsletter.advertising.subject import with_test_prefix
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import Content, Recipient
 from newsletter.delivery.store import ClaimedDelivery
@@ -66,7 +67,7 @@ def issue_content(
     html, text = _fill_shared(rendered, shared)
     custom_args = {"send_id": str(send_id)} if send_id is not None else {}
     return Content(
-        subject=f"{subject_prefix}{rendered.subject}",
+        subject=with_test_prefix(rendered.subject, subject_prefix),
         html=html,
         text=text,
         from_email=sender.from_email,

@@ -168,6 +168,7 @@ def create_send(
             backend=services.settings.delivery.backend,
             now=utcnow(),
             worker=creator,
+            ad=rendered.ad,
         )
         send = store.send_for_issue(session, slug)
         assert send is not None

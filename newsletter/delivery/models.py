@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.db import Base, utcnow
@@ -72,6 +72,8 @@ class Send(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # An advertising issue (``ad: true``): only advertising consenters (docs/advertising.md).
+    ad: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Delivery(Base):

@@ -140,7 +140,9 @@ def plan_send(services: Services, slug: str, *, renderer: Renderer = render_for_
     rendered = renderer(services, slug)
     with services.sessions() as session:
         existing = store.send_for_issue(session, slug)
-        audience = count_eligible(session, rendered.newsletter_id, now=utcnow())
+        audience = count_eligible(
+            session, rendered.newsletter_id, now=utcnow(), advertising=rendered.ad
+        )
     return SendPlan(
         slug=slug,
         newsletter_id=rendered.newsletter_id,

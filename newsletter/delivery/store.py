@@ -38,6 +38,7 @@ from newsletter.delivery.models import (
     SendStatus,
 )
 from newsletter.models import Issue, IssueStatus
+from subscribers.ad_consent import ad_clause
 from subscribers.models import Subscriber, Subscription
 from subscribers.queries import eligible_clause
 
@@ -91,6 +92,7 @@ def insert_send(
     backend: str,
     now: datetime,
     worker: str = "",
+    ad: bool = False,
 ) -> None:
     """Queue a send for ``slug`` unless the issue already has one (race-free).
 
@@ -107,6 +109,7 @@ def insert_send(
         error="",
         worker=worker,
         created_at=now,
+        ad=ad,
     )
     session.execute(statement.on_conflict_do_nothing(index_elements=["issue_slug"]))
 
@@ -317,7 +320,7 @@ def fan_out(
         select(*values)
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(eligible_clause(newsletter_id, now))
+        .where(_audience(session, send_id, newsletter_id, now))
         .order_by(Subscriber.id)
     )
     insert = _insert(session, Delivery).from_select(columns, audience)
@@ -380,7 +383,7 @@ def claim_batch(
     if not claimed:
         return 0, []
     by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id in claimed}
-    people = _eligible_between(session, newsletter_id, now, list(by_subscriber))
+    people = _eligible_between(session, newsletter_id, now, list(by_subscriber), send_id=send_id)
     rows = [
         ClaimedDelivery(by_subscriber[sid], sid, email, name or "")
         for sid, email, name in people
@@ -396,8 +399,25 @@ def claim_batch(
     return len(claimed), sorted(rows, key=lambda row: row.delivery_id)
 
 
+def _audience(
+    session: Session, send_id: int, newsletter_id: str, now: datetime
+) -> ColumnElement[bool]:
+    """Who may receive this send now: the newsletter's eligible readers and, for an
+    advertising send, only those with an active advertising consent (checked at the fan-out
+    and again at every claim, so a withdrawal is honoured by the very next batch)."""
+    clause = eligible_clause(newsletter_id, now)
+    if session.scalar(select(Send.ad).where(Send.id == send_id)):
+        clause = and_(clause, ad_clause(newsletter_id))
+    return clause
+
+
 def _eligible_between(
-    session: Session, newsletter_id: str, now: datetime, subscriber_ids: list[int]
+    session: Session,
+    newsletter_id: str,
+    now: datetime,
+    subscriber_ids: list[int],
+    *,
+    send_id: int,
 ) -> list[tuple[int, str, str | None]]:
     """(id, email, name) of the eligible subscribers in the id range of ``subscriber_ids``.
 
@@ -410,7 +430,7 @@ def _eligible_between(
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(
-            eligible_clause(newsletter_id, now),
+            _audience(session, send_id, newsletter_id, now),
             Subscription.subscriber_id.between(min(subscriber_ids), max(subscriber_ids)),
         )
     )
