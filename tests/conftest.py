@@ -19,6 +19,7 @@ from newsletter.services import Services
 from newsletter.settings import Settings, load_settings
 
 pytest_plugins = [
+    "tests.fixtures.advertising",
     "tests.fixtures.issues",
     "tests.fixtures.subscribers",
     "tests.fixtures.delivery",

@@ -72,6 +72,6 @@ def _contact(settings: Settings, newsletter_id: str) -> Iterator[tuple[str, str,
             yield (
                 "error",
                 f"ad_no_{key}",
-                f"newsletters[{newsletter_id}].{key} (or site.{key}) is empty: an "
+                f"{key}: empty for newsletter {newsletter_id!r} and in site.{key}: an "
                 "advertising issue's footer must give the sender's address and phone",
             )

@@ -1,6 +1,7 @@
 """The ``newsletter`` console script: every command registers on ``newsletter.cli.base.app``."""
 
 from newsletter.cli import (  # noqa: F401
+    ads,
     api_keys,
     core,
     dkim,

@@ -10,6 +10,8 @@ Three kinds of jobs run in one ``BackgroundScheduler``:
   and mirror each send's outcome onto its issue;
 - ``sync`` — every ``scheduler.sync_interval``: sync ``issues/`` into the database; a
   watcher (:mod:`newsletter.scheduler.watch`) also syncs as soon as a file there is saved.
+- ``ad_notices`` — every few minutes: the advertising consent notices
+  (:mod:`newsletter.advertising.notices`).
 
 Nothing is kept only in memory: after a restart the first reconcile sends what fell due
 within ``scheduler.max_lateness`` and marks the rest ``missed``.
@@ -127,12 +129,22 @@ class IssueScheduler:
         if mailbox.maildir is not None:
             every = mailbox.interval.total_seconds()
             self._aps.add_job(self.read_mailbox, "interval", seconds=every, id="mailbox")
+        self._add_ad_notices_job()
         self._aps.start()
         if self._sync is not None:
             settings = self.services.settings
             self._watcher = IssuesWatcher(settings.path(settings.issues_dir), self.sync_issues)
             self._watcher.start()
         log.info("scheduler started (%s), %d issue(s) planned", self.owner, len(self.planned()))
+
+    def _add_ad_notices_job(self) -> None:
+        """``ad_notices``: the advertising notices (docs/advertising.md), every few minutes."""
+        from newsletter.advertising.notices import NOTICE_INTERVAL, notices_job
+
+        every = NOTICE_INTERVAL.total_seconds()
+        self._aps.add_job(
+            notices_job, "interval", args=[self.services], seconds=every, id="ad_notices"
+        )
 
     def read_mailbox(self) -> None:
         """One pass over the bounce mailbox ``delivery.mailbox.maildir`` (docs/delivery.md);

@@ -1,0 +1,113 @@
+"""Advertising issues (ad: true) go only to advertising consenters, with (광고) and footer."""
+
+from __future__ import annotations
+
+import mailbox
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+
+from sqlalchemy import select
+
+from newsletter import db
+from newsletter.delivery import RunOptions, start_send
+from newsletter.delivery.models import Delivery
+from newsletter.delivery.reports import plan_send, send_test
+from newsletter.services import Services
+from subscribers import ad_consent
+from tests.fixtures.advertising import PHONE
+from tests.fixtures.delivery import add_audience, with_delivery
+from tests.fixtures.issues import WriteIssue
+
+
+def _outbox(services: Services) -> list[EmailMessage]:
+    box = mailbox.Maildir(services.settings.path(services.settings.delivery.outbox_dir))
+    return [
+        message_from_bytes(box.get_bytes(key), policy=default)  # type: ignore[misc]
+        for key in box.iterkeys()
+    ]
+
+
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    html = message.get_body(("html",))
+    text = message.get_body(("plain",))
+    assert html is not None and text is not None
+    return html.get_content(), text.get_content()
+
+
+def _consent(services: Services, ids: list[int], newsletter_id: str = "weekly") -> None:
+    with db.transaction(services.sessions) as session:
+        for sid in ids:
+            ad_consent.give(
+                session, subscriber_id=sid, newsletter_ids=[newsletter_id], source="admin"
+            )
+
+
+def test_an_ad_issue_reaches_only_consenters_with_the_prefix_and_footer(
+    ad_services: Services, write_issue: WriteIssue
+) -> None:
+    write_issue("2026-12-07-sale.md", title="연말 특가", ad="true")
+    ids = add_audience(ad_services, 5)
+    _consent(ad_services, ids[:2])
+    assert plan_send(ad_services, "sale").audience == 2
+    result = start_send(ad_services, "sale")
+    assert result.status == "sent" and result.counts["accepted"] == 2
+    messages = _outbox(ad_services)
+    assert sorted(m["To"].addresses[0].addr_spec for m in messages) == [
+        "reader1@example.net",
+        "reader2@example.net",
+    ]
+    for message in messages:
+        assert message["Subject"] == "(광고) 연말 특가"
+        html, text = _parts(message)
+        unsubscribe = message["List-Unsubscribe"].split(",")[0].strip("<> ")
+        for part in (html, text):
+            assert "수신거부 (Unsubscribe)" in part
+            assert PHONE in part and "contact@example.org" in part
+            assert "1 Test Street, Testville" in part and "Test Letters" in part
+        assert f"수신거부 (Unsubscribe): {unsubscribe}" in text
+        assert f'href="{unsubscribe}"' in html
+
+
+def test_a_title_that_has_the_prefix_is_not_doubled_and_test_copies_keep_it_first(
+    ad_services: Services, write_issue: WriteIssue
+) -> None:
+    write_issue("2026-12-07-sale.md", title="(광고)연말 특가", ad="true")
+    send_test(ad_services, "sale", to=["editor@example.org"])
+    (message,) = _outbox(ad_services)
+    assert message["Subject"] == "(광고) [테스트] 연말 특가"
+
+
+def test_a_withdrawal_between_batches_is_honoured_by_the_next_batch(
+    ad_services: Services, write_issue: WriteIssue
+) -> None:
+    write_issue("2026-12-07-sale.md", title="연말 특가", ad="true")
+    ids = add_audience(ad_services, 6)
+    _consent(ad_services, ids)
+    small = with_delivery(ad_services, batch_size=2)
+    leaving = ids[-1]
+
+    def after_first_batch(done: int, total: int) -> None:
+        if done == 2:
+            with db.transaction(ad_services.sessions) as session:
+                ad_consent.withdraw(session, subscriber_id=leaving, source="preferences")
+
+    result = start_send(small, "sale", options=RunOptions(progress=after_first_batch))
+    assert result.counts["accepted"] == 5 and result.counts["skipped"] == 1
+    with ad_services.sessions() as session:
+        status = session.scalar(select(Delivery.status).where(Delivery.subscriber_id == leaving))
+    assert status == "skipped"
+    assert "reader6@example.net" not in {
+        m["To"].addresses[0].addr_spec for m in _outbox(ad_services)
+    }
+
+
+def test_a_plain_issue_still_reaches_everyone_without_the_ad_footer(
+    ad_services: Services, write_issue: WriteIssue
+) -> None:
+    write_issue("2026-12-07-news.md", title="이번 주 소식")
+    add_audience(ad_services, 3)
+    assert start_send(ad_services, "news").counts["accepted"] == 3
+    for message in _outbox(ad_services):
+        assert message["Subject"] == "이번 주 소식"
+        assert "수신거부" not in _parts(message)[1]
