@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from subscribers import ad_consent
 from subscribers.addresses import address_hash, clean_name, parse_address
 from subscribers.db import utcnow
 from subscribers.errors import InvalidTimezone, Suppressed, UnknownNewsletter
@@ -97,8 +98,13 @@ def subscribe(
     locale: str = "",
     timezone: str = "",
     actor: str = "",
+    advertising: bool = False,
 ) -> SubscribeResult:
     """Sign ``email`` up to ``newsletters``: pending (double opt-in) unless ``confirmed``.
+
+    ``advertising``: the person also agrees to these newsletters' advertising (the
+    unticked box; :mod:`subscribers.ad_consent`). Like every other change a form sign-up
+    asks for, it waits in the consent record's ``changes`` until the mailed link is used.
 
     ``confirmed`` (single opt-in) is refused for form sign-ups. A suppressed address or an
     unsubscribed subscription is only touched by the person's own form sign-up.
@@ -130,6 +136,8 @@ def subscribe(
         session.add(person)
         session.flush()
     changes = _asked_changes(person, name=name, timezone=timezone, locale=locale)
+    if advertising:
+        changes[AD_CHANGE] = ",".join(dict.fromkeys(newsletters))
     if confirmed:
         _apply_changes(person, changes)  # single opt-in sources speak for the person
         changes = {}
@@ -147,6 +155,8 @@ def subscribe(
     )
     session.add(consent)
     session.flush()  # the consent record exists before any confirmation email goes out
+    if confirmed and advertising:
+        _give_advertising(session, consent, list(newsletters), ip=ip)
     existing = {s.newsletter_id: s for s in subscriptions_of(session, person.id)}
     outcomes: dict[str, list[str]] = {"pending": [], "active": [], "unchanged": []}
     for newsletter_id in dict.fromkeys(newsletters):
@@ -192,6 +202,26 @@ def check_automated_mail(session: Session, *, email_hash: str, person: Subscribe
     if now - suppression.created_at < BOUNCE_QUIET:
         raise Suppressed("this address bounced recently: no automated mail to it yet")
     suppression.created_at = now  # this is the one try
+
+
+#: The key of a sign-up's ``changes`` that holds the newsletters whose advertising it agrees to.
+AD_CHANGE = "advertising"
+
+
+def _give_advertising(
+    session: Session, consent: ConsentRecord, newsletters: list[str], *, ip: str
+) -> None:
+    """The sign-up's advertising consent, now that it is confirmed (or single opt-in)."""
+    ad_consent.give(
+        session,
+        subscriber_id=consent.subscriber_id,
+        newsletter_ids=newsletters,
+        source=consent.source,
+        ip=consent.ip or ip,
+        user_agent=consent.user_agent,
+        wording_version=consent.wording_version,
+        consent_record_id=consent.id,
+    )
 
 
 def _asked_changes(person: Subscriber, *, name: str, timezone: str, locale: str) -> dict[str, str]:
@@ -299,6 +329,8 @@ def confirm(
         return []
     for subscription in waiting:
         _activate(session, subscription, how=How.LINK, actor="")
+    if changes.get(AD_CHANGE) and consent is not None:
+        _give_advertising(session, consent, changes[AD_CHANGE].split(","), ip=ip)
     if changes:
         _apply_changes(person, changes)
         record_event(

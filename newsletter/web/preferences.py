@@ -23,7 +23,7 @@ from newsletter.web import common, csrf, mydata
 from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
-from subscribers import service
+from subscribers import ad_consent, service
 from subscribers.errors import Suppressed
 from subscribers.events import How
 from subscribers.models import Subscriber
@@ -41,6 +41,7 @@ NOTICES = {
     "unsubscribed_all": "preferences.unsubscribed_all",
     "refused": "preferences.refused",
     "data_link": "preferences.data_link_sent",
+    "advertising": "preferences.advertising_saved",
 }
 ACTIONS = (
     "save",
@@ -50,6 +51,7 @@ ACTIONS = (
     "unsubscribe_all",
     "export",  # both mail the data link
     "erase",
+    "advertising",  # the advertising consent toggle (docs/advertising.md)
 )
 MAX_PAUSE_WEEKS = 52
 
@@ -61,6 +63,7 @@ class Row:
     newsletter: NewsletterSettings
     status: str  # active, pending, unsubscribed or none
     paused_until: str
+    ad_given: str = ""  # the date of the advertising consent, "" when none
 
     @property
     def active(self) -> bool:
@@ -101,6 +104,7 @@ def preferences_action(
     weeks: Annotated[int, Form(ge=1, le=MAX_PAUSE_WEEKS)] = 4,
     newsletter: Annotated[str, Form(max_length=64)] = "",
     lang: Annotated[str, Form(max_length=8)] = "",
+    ad_newsletters: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Apply one action of the page (``save``, ``pause``, ``export``, ``erase`` …)."""
     data = services.tokens.loads(token, TokenPurpose.PREFERENCES)
@@ -130,7 +134,10 @@ def preferences_action(
     chosen = [n for n in newsletters or [] if common.known(pages, n)]
     with transaction(services.sessions) as session:
         require_subscriber(session, subscriber_id)
-        done = _apply(session, subscriber_id, action, chosen, name, weeks, newsletter, ip)
+        if action == "advertising":
+            done = _advertising(session, subscriber_id, set(ad_newsletters or []), request, ip)
+        else:
+            done = _apply(session, subscriber_id, action, chosen, name, weeks, newsletter, ip)
     return RedirectResponse(f"{url}?done={done}&lang={language}", status_code=303)
 
 
@@ -169,6 +176,24 @@ def _apply(
     return "saved"
 
 
+def _advertising(
+    session: Session, subscriber_id: int, wanted: set[str], request: Request, ip: str
+) -> str:
+    """The advertising toggle: of the newsletters the person follows (the boxes shown),
+    give consent for the ticked ones and withdraw it for the others."""
+    shown = common.with_status(session, subscriber_id, *common.LIVE)
+    ad_consent.set_consent(
+        session,
+        subscriber_id=subscriber_id,
+        newsletter_ids=shown,
+        wanted=wanted,
+        source=How.PREFERENCES.value,
+        ip=ip,
+        user_agent=request.headers.get("user-agent", "")[:500],
+    )
+    return "advertising"
+
+
 def _page_context(session: Session, pages: Pages, subscriber_id: int, token: str) -> dict[str, Any]:
     person = require_subscriber(session, subscriber_id)
     rows = _rows(session, pages, person)
@@ -183,12 +208,19 @@ def _page_context(session: Session, pages: Pages, subscriber_id: int, token: str
 
 def _rows(session: Session, pages: Pages, person: Subscriber) -> list[Row]:
     current = {s.newsletter_id: s for s in subscriptions_of(session, person.id)}
+    ads = ad_consent.consents_of(session, person.id)
     rows = []
     for item in pages.settings.newsletters:
         subscription = current.get(item.id)
         status = subscription.status if subscription else "none"
         paused = subscription.paused_until if subscription else None
-        rows.append(Row(item, status, _local_date(pages, paused)))
+        given = ads.get(item.id)
+        ad_given = (
+            given.given_at.astimezone(pages.settings.site.tz).strftime("%Y-%m-%d")
+            if given is not None and given.status == "given" and given.given_at
+            else ""
+        )
+        rows.append(Row(item, status, _local_date(pages, paused), ad_given))
     return rows
 
 

@@ -67,8 +67,12 @@ def subscribe(
     newsletters: Annotated[list[str] | None, Form()] = None,
     website: Text = "",
     lang: Annotated[str, Form(max_length=8)] = "",
+    ad_consent: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    """Sign up (double opt-in): the same "check your inbox" answer for every address."""
+    """Sign up (double opt-in): the same "check your inbox" answer for every address.
+
+    ``ad_consent`` (the unticked box) also asks for the chosen newsletters' advertising;
+    it takes effect with the confirmation, like the sign-up itself."""
     language = common.language(request, pages, lang)
     chosen = [n for n in dict.fromkeys(newsletters or []) if common.known(pages, n)]
     honeypot = bool(website.strip())
@@ -102,6 +106,7 @@ def subscribe(
             user_agent=request.headers.get("user-agent", "")[:500],
             wording_version=WORDING_VERSION,
             locale=language,
+            advertising=bool(ad_consent.strip()),
         )
     except (InvalidAddress, UnknownNewsletter):
         if embed.wants_json(request):
