@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -214,6 +215,15 @@ class SchedulerSettings(_Section):
 
     max_lateness: Duration = timedelta(hours=6)
     sync_interval: Duration = timedelta(seconds=30)
+    #: How often ``serve`` runs the sunset (docs/automations.md, "Sunset").
+    sunset_interval: Duration = timedelta(hours=1)
+
+    @field_validator("sunset_interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 1h")
+        return value
 
 
 class WebSettings(_Section):
@@ -306,6 +316,22 @@ class ApiSettings(_Section):
     webhook_disable_after: int = Field(5, ge=1)
 
 
+class SunsetSettings(_Section):
+    """Re-engagement (docs/automations.md, "Sunset"): readers with no human click in the
+    newsletter's last ``after_issues`` tracked issues are asked "still want this?" once and
+    unsubscribed (reason ``inactive``) when they do not answer within ``grace``."""
+
+    after_issues: int = Field(ge=1, le=1000)
+    grace: Duration
+
+    @field_validator("grace")
+    @classmethod
+    def _grace_positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1) or value > timedelta(days=365):
+            raise ValueError("must be between 1h and 365d, e.g. 14d")
+        return value
+
+
 class NewsletterSettings(_Section):
     """One newsletter that readers can subscribe to.
 
@@ -335,12 +361,22 @@ class NewsletterSettings(_Section):
     opens: bool = False
     #: UTM parameters added to tracked links (``utm_source`` ...); ``{slug}`` is the issue.
     utm: dict[UtmKey, str] = Field(default_factory=dict)
+    #: Re-engagement of inactive readers (``{after_issues: 10, grace: 14d}``); off when unset.
+    sunset: SunsetSettings | None = None
 
     @field_validator("tracking", mode="before")
     @classmethod
     def _tracking_off(cls, value: object) -> object:
         # YAML 1.1 reads a bare ``off`` as false: that is the word the docs use.
         return "off" if value is False else value
+
+    @field_validator("sunset")
+    @classmethod
+    def _sunset_needs_clicks(cls, value: SunsetSettings | None, info: ValidationInfo) -> object:
+        # Only per-reader tracking ties a click to a reader: without it nobody can be judged.
+        if value is not None and info.data.get("tracking") != "per_reader":
+            raise ValueError("needs tracking: per_reader (clicks tied to readers)")
+        return value
 
     @field_validator("logo")
     @classmethod

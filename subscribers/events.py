@@ -42,6 +42,7 @@ class How(StrEnum):
     IMPORT = "import"
     API = "api"
     PREFERENCES = "preferences"
+    SUNSET = "sunset"  # the re-engagement run (newsletter/automations/sunset)
 
 
 def record_event(

@@ -108,6 +108,9 @@ class ConsentRecord(Base):
     # What a form sign-up asked to change on an existing person (name, timezone, locale):
     # applied only when this record is confirmed through the link mailed to the address.
     changes: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    # Empty for a sign-up; why consent was withdrawn for a record of an unsubscribe the
+    # person did not make themselves (``inactive``: the sunset, docs/automations.md).
+    reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class Event(Base):

@@ -178,6 +178,7 @@ def _consent_dict(consent: ConsentRecord) -> dict[str, Any]:
         "confirmed_at": _iso(consent.confirmed_at),
         "confirmed_ip": consent.confirmed_ip,
         "changes": consent.changes or {},
+        "reason": consent.reason,
     }
 
 

@@ -219,7 +219,9 @@ def unconfirmed_consent(
     """The unconfirmed consent record ``consent_id`` of this person, or (without an id:
     confirm links made before they named one) their latest unconfirmed one."""
     query = select(ConsentRecord).where(
-        ConsentRecord.subscriber_id == subscriber_id, ConsentRecord.confirmed_at.is_(None)
+        ConsentRecord.subscriber_id == subscriber_id,
+        ConsentRecord.confirmed_at.is_(None),
+        ConsentRecord.reason == "",  # a withdrawal record is nothing to confirm
     )
     if consent_id is not None:
         query = query.where(ConsentRecord.id == consent_id)

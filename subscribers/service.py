@@ -387,13 +387,16 @@ def unsubscribe(
     newsletter_id: str | None = None,
     how: How | str = How.LINK,
     actor: str = "",
+    reason: str = "",
 ) -> list[str]:
     """Unsubscribe from one newsletter (or all when ``newsletter_id`` is None).
 
-    Returns the newsletters left now; unsubscribing twice changes nothing.
+    ``reason`` (e.g. ``inactive``) is for an unsubscribe the person did not ask for: it goes
+    into the events' detail and a consent record of the withdrawal. Returns the newsletters
+    left now; unsubscribing twice changes nothing.
     """
     require_subscriber(session, subscriber_id)
-    changed = []
+    changed: list[str] = []
     for subscription in subscriptions_of(session, subscriber_id):
         if subscription.status not in _LIVE or newsletter_id not in (
             None,
@@ -409,8 +412,19 @@ def unsubscribe(
             newsletter_id=subscription.newsletter_id,
             how=str(how),
             actor=actor,
+            detail={"reason": reason} if reason else None,
         )
         changed.append(subscription.newsletter_id)
+    if reason and changed:
+        session.add(
+            ConsentRecord(
+                subscriber_id=subscriber_id,
+                created_at=utcnow(),
+                source=str(how),
+                newsletters=changed,
+                reason=reason,
+            )
+        )
     session.flush()
     return changed
 

@@ -1,4 +1,4 @@
-"""Signed tokens for the links in every email: confirm, unsubscribe, preferences, data.
+"""Signed tokens for the links in every email: confirm, unsubscribe, preferences, data, keep.
 
 A token is ``<payload>.<signature>``, both base64url without padding. The payload is
 ``purpose:subscriber_id[/ref]:issued_at:newsletter_id`` (``issued_at`` only for purposes
@@ -46,6 +46,7 @@ class TokenPurpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     DATA = "data"  # "download or erase my data": mailed on request, short-lived
+    KEEP = "keep"  # "yes, keep sending" of the sunset's email; ``ref`` is the episode
 
 
 #: Purposes whose tokens expire; the others stay valid as long as a key that signed them.
@@ -58,6 +59,7 @@ _CODES = {
     TokenPurpose.UNSUBSCRIBE: "u",
     TokenPurpose.PREFERENCES: "p",
     TokenPurpose.DATA: "d",
+    TokenPurpose.KEEP: "k",
 }
 
 

@@ -11,6 +11,7 @@ from newsletter.cli import (  # noqa: F401
     schedule,
     sends,
     subscribers,
+    sunset,
     users,
 )
 from newsletter.cli.base import app, run

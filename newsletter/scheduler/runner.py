@@ -130,6 +130,7 @@ class IssueScheduler:
             every = mailbox.interval.total_seconds()
             self._aps.add_job(self.read_mailbox, "interval", seconds=every, id="mailbox")
         self._add_ad_notices_job()
+        self._add_sunset_job()
         self._aps.start()
         if self._sync is not None:
             settings = self.services.settings
@@ -159,6 +160,28 @@ class IssueScheduler:
             process_maildir(self.services, path=settings.path(maildir))
         except Exception:
             log.exception("mailbox: pass failed; the next one tries again")
+
+    def _add_sunset_job(self) -> None:
+        settings = self.services.settings
+        if not any(n.sunset is not None for n in settings.newsletters):
+            return
+        every = settings.scheduler.sunset_interval.total_seconds()
+        # The first pass a minute after start (sooner with a shorter interval): a process
+        # restarted more often than hourly still runs it.
+        first = datetime.now(UTC) + timedelta(seconds=min(60.0, every))
+        self._aps.add_job(
+            self.run_sunset, "interval", seconds=every, id="sunset", next_run_time=first
+        )
+
+    def run_sunset(self) -> None:
+        """One sunset run over every newsletter with ``sunset:`` (docs/automations.md); a
+        failure is logged and the next run tries again."""
+        from newsletter.automations.sunset.service import run_all
+
+        try:
+            run_all(self.services)
+        except Exception:
+            log.exception("sunset: run failed; the next one tries again")
 
     def shutdown(self) -> None:
         """Stop scheduling; a send already running finishes in its thread."""

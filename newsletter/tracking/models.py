@@ -72,3 +72,14 @@ class SendDomain(Base):
     send_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
+
+
+class TrackedSend(Base):
+    """How a send was tracked (``aggregate`` or ``per_reader``), written when its first
+    runner rewrote its links: the newsletter's setting may change later, a send's does not.
+    The sunset counts only ``per_reader`` sends as evidence (docs/automations.md)."""
+
+    __tablename__ = "tracking_sends"
+
+    send_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))

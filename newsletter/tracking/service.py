@@ -145,6 +145,7 @@ def tracked_issue(
     indexes: dict[str, int] = {}
     for _attempt in range(3):  # another runner of the send may store the same rows first
         with db.transaction(services.sessions) as session:
+            store.record_send_mode(session, send_id, newsletter.tracking)
             existing = store.send_links(session, send_id)
             indexes, new = plan_links(
                 existing, urls, trap_url=trap_url, newsletter=newsletter, slug=rendered.slug

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send
 from newsletter.tracking.classify import ReaderHit
-from newsletter.tracking.models import Hit, SendDomain, TrackedLink
+from newsletter.tracking.models import Hit, SendDomain, TrackedLink, TrackedSend
 from newsletter.tracking.rewrite import LinkRow
 from subscribers.models import Event, Subscriber
 
@@ -42,6 +42,17 @@ def add_links(session: Session, send_id: int, rows: Sequence[LinkRow]) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def record_send_mode(session: Session, send_id: int, mode: str) -> None:
+    """Keep how a send is tracked; the first runner's answer stays."""
+    if session.get(TrackedSend, send_id) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(insert(TrackedSend), [{"send_id": send_id, "mode": mode}])
+    except IntegrityError:
+        pass  # another runner of the send recorded it first
 
 
 def send_domain_provider(session: Session, send_id: int, domain: str) -> str | None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
-from newsletter.web import common, embed, mydata, oneclick, preferences, ratelimit, store
+from newsletter.web import common, embed, keep, mydata, oneclick, preferences, ratelimit, store
 from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
 from newsletter.web.templating import Pages
@@ -38,6 +38,7 @@ router = APIRouter(tags=["subscribers"])
 router.include_router(preferences.router)
 router.include_router(mydata.router)
 router.include_router(embed.router)
+router.include_router(keep.router)
 
 #: Version of the sign-up wording, kept in each consent record.
 WORDING_VERSION = "web-1"

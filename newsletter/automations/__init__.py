@@ -1,0 +1,1 @@
+"""Automations (docs/automations.md): welcome sequences, issues from feeds, the sunset."""
