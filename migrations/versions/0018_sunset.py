@@ -1,7 +1,7 @@
 """sunset: the episode ledger, how each send was tracked, a consent record's reason
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 
 ``tracking_sends`` is filled from now on when a send's links are rewritten. Sends made
 before it get a row only when a per-reader click proves their mode (a hit carrying a
@@ -13,8 +13,8 @@ from alembic import op
 
 import subscribers.db
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
