@@ -30,7 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    and_,
+    delete,
     exists,
     select,
 )
@@ -376,12 +376,5 @@ def record_dict(record: AdConsentRecord) -> dict[str, object]:
 
 def forget(session: Session, subscriber_id: int) -> None:
     """Erasure: drop the person's advertising consents, records and notices."""
-    from sqlalchemy import delete
-
     for table in (AdNotice, AdConsentRecord, AdConsent):
         session.execute(delete(table).where(table.subscriber_id == subscriber_id))
-
-
-def active_given(newsletter_id: str) -> ColumnElement[bool]:
-    """``ad_consents`` rows of ``newsletter_id`` that are given (for counts)."""
-    return and_(AdConsent.newsletter_id == newsletter_id, AdConsent.status == AdConsentStatus.GIVEN)

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from subscribers import ad_import
 from subscribers.csvio import (
     Progress,
     Reject,
@@ -82,6 +83,8 @@ staging = Table(
     Column("email_hash", String(64), nullable=False),
     Column("name", String(200), nullable=False),
     Column("opt_out", Boolean, nullable=False),
+    Column("ad_consent", Boolean),  # None: the file says nothing (docs/advertising.md)
+    Column("ad_action", String(16)),  # give / withdraw (subscribers.ad_import)
     Column("subscriber_id", Integer),
     Column("person_status", String(16)),
     Column("person_name", String(200)),
@@ -110,6 +113,8 @@ class ImportSummary:
     invalid: int = 0
     suppressed: int = 0
     opted_out: int = 0
+    ad_given: int = 0
+    ad_withdrawn: int = 0
     dry_run: bool = False
     rejects_file: str | None = None
     rejects: list[Reject] = field(default_factory=list)
@@ -172,8 +177,10 @@ def import_csv(
         _classify(session, newsletter_id, confirmed=confirmed)
         _analyze(session, "subscriber_import")
         _count(session, summary)
+        summary.ad_given, summary.ad_withdrawn = ad_import.count(session, staging, newsletter_id)
         if not dry_run:
             _apply(session, newsletter_id, confirmed=confirmed, actor=actor)
+            ad_import.apply(session, staging, newsletter_id, actor=actor)
     finally:
         rejects.close()
         staging.drop(connection, checkfirst=True)
@@ -211,7 +218,7 @@ def _stage(session: Session, items: Any, rejects: RejectsWriter, summary: Import
     return valid
 
 
-_COLUMNS = "line, email, email_normalized, email_hash, name, opt_out"
+_COLUMNS = "line, email, email_normalized, email_hash, name, opt_out, ad_consent"
 
 
 class _StagingWriter(Protocol):
@@ -227,7 +234,7 @@ class _InsertWriter:
         self.connection = connection
         mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         self.sql = (
-            f"INSERT INTO subscriber_import ({_COLUMNS}) VALUES ({', '.join([mark] * 6)}) "
+            f"INSERT INTO subscriber_import ({_COLUMNS}) VALUES ({', '.join([mark] * 7)}) "
             "ON CONFLICT (email_normalized) DO UPDATE SET name = excluded.name "
             "WHERE subscriber_import.name = '' AND excluded.name <> ''"
         )
@@ -248,7 +255,8 @@ class _CopyWriter:
         connection.exec_driver_sql("DROP TABLE IF EXISTS subscriber_import_raw")
         connection.exec_driver_sql(
             "CREATE TEMPORARY TABLE subscriber_import_raw (line integer, email text, "
-            "email_normalized text, email_hash text, name text, opt_out boolean)"
+            "email_normalized text, email_hash text, name text, opt_out boolean, "
+            "ad_consent boolean)"
         )
 
     def write(self, batch: list[Row]) -> None:
@@ -264,7 +272,7 @@ class _CopyWriter:
             f"INSERT INTO subscriber_import ({_COLUMNS}) "
             "SELECT DISTINCT ON (email_normalized) line, email, email_normalized, email_hash, "
             "coalesce(first_value(nullif(name, '')) OVER (PARTITION BY email_normalized "
-            "ORDER BY (name = ''), line), ''), opt_out "
+            "ORDER BY (name = ''), line), ''), opt_out, ad_consent "
             "FROM subscriber_import_raw ORDER BY email_normalized, line"
         )
         self.connection.exec_driver_sql("DROP TABLE subscriber_import_raw")

@@ -39,6 +39,13 @@ STATUS_HEADERS = frozenset({"status", "subscriptionstatus", "상태", "구독상
 OPT_OUT_STATUSES = frozenset(
     {"unsubscribed", "bounced", "complained", "구독취소", "수신거부", "해지"}
 )
+#: The advertising consent column (docs/advertising.md): true/false per row, else refused.
+AD_CONSENT_HEADERS = frozenset(
+    {"adconsent", "advertisingconsent", "adsconsent", "marketingconsent", "advertising"}
+    | {"광고동의", "광고수신동의", "광고성정보수신동의", "광고수신", "광고성정보"}
+)
+AD_CONSENT_TRUE = frozenset({"true", "yes", "y", "1", "o", "동의", "예", "네"})
+AD_CONSENT_FALSE = frozenset({"false", "no", "n", "0", "x", "거부", "미동의", "아니오", "철회"})
 DELIMITERS = ",;\t|"
 #: Characters that start a formula (after NFKC) or that spreadsheets skip before one.
 _FORMULA_STARTS = frozenset("=+-@\u2212\t\r\n")
@@ -59,6 +66,7 @@ class Row(NamedTuple):
     email_hash: str
     name: str
     opt_out: bool
+    ad_consent: bool | None = None  # None: the file says nothing about advertising
 
 
 class Reject(NamedTuple):
@@ -79,6 +87,7 @@ class CsvFormat:
     email_column: int
     name_column: int | None
     status_column: int | None = None
+    ad_column: int | None = None
 
 
 def detect_encoding(path: Path) -> str:
@@ -125,7 +134,10 @@ def sniff_format(path: Path, encoding: str | None = None) -> CsvFormat:
         if email_column is not None:
             name_column = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
             status_column = next((i for i, k in enumerate(keys) if k in STATUS_HEADERS), None)
-            return CsvFormat(encoding, delimiter, True, email_column, name_column, status_column)
+            ad_column = next((i for i, k in enumerate(keys) if k in AD_CONSENT_HEADERS), None)
+            return CsvFormat(
+                encoding, delimiter, True, email_column, name_column, status_column, ad_column
+            )
     delimiter = sniffed
     first_row = next(csv.reader([first], delimiter=delimiter), [])
     if first_row and not any("@" in cell for cell in first_row) and len(lines) > 1:
@@ -187,8 +199,15 @@ def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
     opt_out = False
     if fmt.status_column is not None and fmt.status_column < len(cells):
         opt_out = cells[fmt.status_column].strip().lower() in OPT_OUT_STATUSES
+    ad_consent: bool | None = None
+    if fmt.ad_column is not None and fmt.ad_column < len(cells):
+        cell = cells[fmt.ad_column].strip().lower()
+        if cell in AD_CONSENT_TRUE or cell in AD_CONSENT_FALSE:
+            ad_consent = cell in AD_CONSENT_TRUE
+        elif cell:
+            return Reject(line, value, f"ad_consent: {cells[fmt.ad_column]!r} is not true/false")
     digest = address_hash(address.normalized)
-    return Row(line, address.email, address.normalized, digest, name, opt_out)
+    return Row(line, address.email, address.normalized, digest, name, opt_out, ad_consent)
 
 
 def unguard(cell: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from subscribers import ad_consent
 from subscribers.addresses import address_hash, parse_address
 from subscribers.db import utcnow
 from subscribers.errors import SubscriberNotFound
@@ -153,6 +154,18 @@ def export_person(session: Session, *, subscriber_id: int) -> dict[str, Any]:
             for s in subscriptions_of(session, subscriber_id)
         ],
         "consent_records": [_consent_dict(c) for c in consents],
+        "advertising_consents": [
+            {
+                "newsletter": c.newsletter_id,
+                "status": c.status,
+                "given_at": _iso(c.given_at),
+                "withdrawn_at": _iso(c.withdrawn_at),
+            }
+            for _, c in sorted(ad_consent.consents_of(session, subscriber_id).items())
+        ],
+        "advertising_consent_records": [
+            ad_consent.record_dict(r) for r in ad_consent.records_of(session, subscriber_id)
+        ],
         "events": [
             {
                 "at": _iso(e.created_at),
@@ -201,6 +214,7 @@ def erase(
             subscription.unsubscribed_at = utcnow()
         subscription.paused_until = None
     session.execute(delete(ConsentRecord).where(ConsentRecord.subscriber_id == subscriber_id))
+    ad_consent.forget(session, subscriber_id)
     session.execute(update(Event).where(Event.subscriber_id == subscriber_id).values(detail={}))
     placeholder = f"erased-{subscriber_id}@{ERASED_DOMAIN}"
     person.email = person.email_normalized = placeholder
