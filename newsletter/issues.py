@@ -263,8 +263,13 @@ def _words(value: Any) -> tuple[str, ...]:
     return tuple(text for item in items if (text := _text(item)))
 
 
-def parse_issue_text(settings: Settings, path: Path, raw: bytes) -> ParsedIssue:
-    """Parse the raw bytes of an issue file found at ``path`` (see the module docstring)."""
+def parse_issue_text(
+    settings: Settings, path: Path, raw: bytes, *, undated: datetime | None = None
+) -> ParsedIssue:
+    """Parse the raw bytes of an issue file found at ``path`` (see the module docstring).
+
+    ``undated``: the date of a file without one (sequence steps need none), instead of an error.
+    """
     where = display_path(settings, path)
     text, warnings = decode_issue_bytes(raw, where)
     lines, body, _body_line = split_front_matter(text)
@@ -283,7 +288,10 @@ def parse_issue_text(settings: Settings, path: Path, raw: bytes) -> ParsedIssue:
         raise IssueError(
             f"{where}:{at.get('title', 1)}: no title (add `title:` to the front matter)"
         )
-    publish_local = _publish_date(settings, path, data, at, where, warnings)
+    if undated is not None and data.get("date") in (None, ""):
+        publish_local = undated
+    else:
+        publish_local = _publish_date(settings, path, data, at, where, warnings)
     newsletter_id = _text(data.get("newsletter")) or settings.default_newsletter.id
     try:
         settings.newsletter(newsletter_id)

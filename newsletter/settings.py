@@ -226,6 +226,14 @@ class SchedulerSettings(_Section):
         return value
 
 
+class SequenceSettings(_Section):
+    """Welcome sequences (docs/automations.md): where their files are, how often serve walks them."""
+
+    dir: Path = Path("sequences")
+    #: How often ``serve`` sends the steps that fell due; 0 turns the walk off.
+    interval: Duration = timedelta(seconds=15)
+
+
 class WebSettings(_Section):
     """The web app: tracking, rate limits, sessions and the proxies it trusts."""
 
@@ -422,6 +430,7 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     tracking: TrackingSettings = TrackingSettings()
     issues_dir: Path = Path("issues")
+    sequences: SequenceSettings = SequenceSettings()
     templates_dir: Path = Path("templates")
     newsletters: list[NewsletterSettings] = Field(
         default_factory=lambda: [NewsletterSettings(id="weekly", name="Weekly", default=True)],

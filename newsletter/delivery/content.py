@@ -25,16 +25,24 @@ if TYPE_CHECKING:
 #: Loads and renders the issue with a slug (a seam: tests hand in their own).
 Renderer = Callable[[Services, str], "RenderedIssue"]
 SHARED_KEYS = ("view_url",)
+#: The sends of sequence steps are named ``sequence/NEWSLETTER/NAME`` (no issue slug holds
+#: ``/``); see newsletter/automations/sequences/models.py.
+STEP_PREFIX = "sequence/"
 
 
 def render_for_send(services: Services, slug: str) -> RenderedIssue:
     """Find the issue file with this slug in ``issues_dir`` and render it once.
 
-    A draft is refused: only its test copies (:func:`render_for_test`) may go out.
+    A draft is refused: only its test copies (:func:`render_for_test`) may go out. A
+    sequence step's send (``sequence/NEWSLETTER/NAME``) renders its step file.
     """
     from newsletter.issues import find_issue
     from newsletter.render import render_issue
 
+    if slug.startswith(STEP_PREFIX):
+        from newsletter.automations.sequences.render import render_step
+
+        return render_step(services, slug)
     issue = find_issue(services.settings, slug)
     if issue.draft:
         raise SendStateError(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import db
 from newsletter.delivery import liveness, store
-from newsletter.delivery.content import Renderer, render_for_send
+from newsletter.delivery.content import STEP_PREFIX, Renderer, render_for_send
 from newsletter.delivery.helpers import join_helpers, start_helpers
 from newsletter.delivery.loop import (
     Progress,
@@ -49,6 +49,7 @@ __all__ = [
     "SendResult",
     "abandoned_sends",
     "cancel_send",
+    "claim_to_continue",
     "create_send",
     "new_worker_id",
     "resume_send",
@@ -111,6 +112,21 @@ def claim_abandoned(services: Services, send_id: int, *, worker: str) -> bool:
         stale_before=utcnow() - STALE_AFTER,
         from_statuses=[SendStatus.QUEUED],
         due_by=utcnow(),
+    )
+
+
+def claim_to_continue(services: Services, send_id: int, *, worker: str) -> bool:
+    """Make ``worker`` (holding its liveness lock) the runner of a send that got new rows.
+
+    For sends whose audience grows after they went out (sequence steps): from ``sent`` or
+    ``queued``, or from ``sending`` when its runners are gone (as :func:`take_over`).
+    """
+    return _claim(
+        services,
+        send_id,
+        worker=worker,
+        stale_before=utcnow() - STALE_AFTER,
+        from_statuses=[SendStatus.SENT, SendStatus.QUEUED],
     )
 
 
@@ -297,7 +313,8 @@ def _claim(
             due_by=due_by,
         ):
             return False
-        if send.total == 0:
+        # A sequence step's send gets its readers from the walk, never the whole audience.
+        if send.total == 0 and not send.issue_slug.startswith(STEP_PREFIX):
             fan_out(services, session, send_id, newsletter_id=send.newsletter_id, now=now)
         on_proof = (
             abandoned is not None

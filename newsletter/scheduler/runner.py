@@ -103,6 +103,7 @@ class IssueScheduler:
         self.firings: list[Firing] = []
         self.last_sync_report: object = None
         self._reported_after_send: set[str] = set()
+        self._reported_step_errors: set[str] = set()
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()  # the watcher's sync and the periodic one
         self._watcher: IssuesWatcher | None = None
@@ -131,6 +132,7 @@ class IssueScheduler:
             self._aps.add_job(self.read_mailbox, "interval", seconds=every, id="mailbox")
         self._add_ad_notices_job()
         self._add_sunset_job()
+        self._add_sequences_job()
         self._aps.start()
         if self._sync is not None:
             settings = self.services.settings
@@ -182,6 +184,30 @@ class IssueScheduler:
             run_all(self.services)
         except Exception:
             log.exception("sunset: run failed; the next one tries again")
+
+    def _add_sequences_job(self) -> None:
+        # Only with the real delivery engine (a scheduler with a stand-in send has no takeover).
+        every = self.services.settings.sequences.interval.total_seconds()
+        if every > 0 and self._take_over is not None:
+            first = utcnow()  # at once: a restarted serve continues the walk without waiting
+            self._aps.add_job(
+                self.walk_sequences, "interval", seconds=every, id="sequences", next_run_time=first
+            )
+
+    def walk_sequences(self) -> None:
+        """Send the sequence steps that fell due (docs/automations.md); a failure is logged
+        and the next walk tries again. A step file's error is logged once per process."""
+        from newsletter.automations.sequences.service import walk
+
+        try:
+            report = walk(self.services)
+        except Exception:
+            log.exception("sequences: walk failed; the next one tries again")
+            return
+        for error in report.sync.errors:
+            if error not in self._reported_step_errors:
+                self._reported_step_errors.add(error)
+                log.warning("sequences: %s", error)
 
     def shutdown(self) -> None:
         """Stop scheduling; a send already running finishes in its thread."""

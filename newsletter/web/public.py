@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from newsletter.automations.sequences.store import replacing_welcome
 from newsletter.db import transaction
 from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
@@ -166,6 +167,10 @@ def confirm(
         active = common.with_status(session, person.id, SubscriptionStatus.ACTIVE)
         # Claimed in the same transaction: two confirmations racing send one welcome.
         welcome = store.claim_welcomes(session, person.id, newsletter_ids=active)
+        # A newsletter whose sequence starts at confirmation (`after: 0`) welcomes with
+        # that step instead: one welcome, never two (docs/automations.md).
+        sequenced = replacing_welcome(session, welcome)
+        welcome = [newsletter_id for newsletter_id in welcome if newsletter_id not in sequenced]
         to, name = person.email, person.name
     if welcome:
         background.add_task(
