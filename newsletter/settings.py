@@ -227,7 +227,7 @@ class SchedulerSettings(_Section):
 
 
 class SequenceSettings(_Section):
-    """Welcome sequences (docs/automations.md): where their files are, how often serve walks them."""
+    """Welcome sequences (docs/automations.md): their files' folder, how often serve walks."""
 
     dir: Path = Path("sequences")
     #: How often ``serve`` sends the steps that fell due; 0 turns the walk off.

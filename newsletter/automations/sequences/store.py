@@ -134,7 +134,12 @@ def create_step_send(
     existing = delivery_store.send_for_issue(session, slug)
     if existing is None:
         delivery_store.insert_send(
-            session, slug=slug, newsletter_id=newsletter_id, subject=subject, backend=backend, now=now
+            session,
+            slug=slug,
+            newsletter_id=newsletter_id,
+            subject=subject,
+            backend=backend,
+            now=now,
         )
         existing = delivery_store.send_for_issue(session, slug)
         assert existing is not None
@@ -209,10 +214,13 @@ def enqueue_due(
     statement = delivery_store._insert(session, Delivery).from_select(
         ["send_id", "subscriber_id", "status", "attempts"], audience
     )
-    result = session.execute(
-        statement.on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
+    # RETURNING counts the rows on both databases (psycopg reports no rowcount here).
+    inserted = session.execute(
+        statement.on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"]).returning(
+            Delivery.id
+        )
     )
-    added = int(result.rowcount or 0)
+    added = len(inserted.all())
     if added:
         total = select(func.count()).where(Delivery.send_id == step.send_id).scalar_subquery()
         session.execute(
