@@ -10,6 +10,7 @@ from newsletter.cli import (  # noqa: F401
     outgoing_webhooks,
     schedule,
     sends,
+    sequences,
     subscribers,
     sunset,
     users,

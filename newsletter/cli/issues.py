@@ -55,6 +55,17 @@ def render(
     _print_warnings(parsed.warnings)
 
 
+def _issue_to_check(conf: Settings, issue: str) -> ParsedIssue:
+    """The issue (slug or file) to check; a file under ``sequences.dir`` is read as a step
+    (``after:`` and ``backfill:`` validated too)."""
+    from newsletter.automations.sequences.files import is_step_path, parse_step_file
+    from newsletter.issues import find_issue_or_file
+
+    if Path(issue).is_file() and is_step_path(conf, Path(issue)):
+        return parse_step_file(conf, Path(issue)).issue
+    return find_issue_or_file(conf, issue)
+
+
 @app.command()
 def check(
     ctx: typer.Context,
@@ -63,10 +74,9 @@ def check(
 ) -> None:
     """Preflight an issue: size, links, alt text, subject. Exits 1 on any error."""
     from newsletter.check import check_issue
-    from newsletter.issues import find_issue_or_file
 
     conf = settings(ctx)
-    report = check_issue(conf, find_issue_or_file(conf, issue))
+    report = check_issue(conf, _issue_to_check(conf, issue))
     if as_json:
         print_json(report.as_dict())
     else:

@@ -102,9 +102,10 @@ def parse_after(value: Any) -> timedelta | None:
     """``0``, ``90s``, ``30m``, ``12h``, ``3d``, ``2w`` as a delay; ``None`` for anything else."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and value == 0:
+    text = str(value).strip().lower()
+    if text in ("0", "0.0"):
         return timedelta(0)
-    match = _AFTER.match(str(value).strip().lower())
+    match = _AFTER.match(text)
     if not match:
         return None
     return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])

@@ -54,6 +54,12 @@ class StepFigures:
     unsubscribes: int
     clickers: int | None  # None: tracking is off for the newsletter
 
+    def as_row(self) -> dict[str, object]:
+        """The step as JSON-able values (``first_seen_at`` in ISO 8601)."""
+        row = asdict(self)
+        row["first_seen_at"] = self.first_seen_at.isoformat()
+        return row
+
 
 @dataclass(frozen=True)
 class SequenceFigures:
@@ -69,8 +75,7 @@ class SequenceFigures:
     def as_dict(self) -> dict[str, object]:
         """The JSON shape of ``sequences show --json`` (docs/automations.md)."""
         data = asdict(self)
-        for step in data["steps"]:
-            step["first_seen_at"] = step["first_seen_at"].isoformat()
+        data["steps"] = [step.as_row() for step in self.steps]
         return data
 
 

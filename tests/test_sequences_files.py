@@ -1,0 +1,166 @@
+"""Step files and the sequence commands: one-line errors naming file and field, check, list, show."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from newsletter.automations.sequences import service
+from newsletter.automations.sequences.files import parse_after, read_step_files
+from newsletter.cli import app
+from newsletter.errors import IssueError
+from newsletter.services import Services
+from newsletter.settings import Settings
+from subscribers.db import utcnow
+from tests.scheduler_helpers import NEWSLETTER
+from tests.sequence_support import confirmed_reader, write_step
+
+runner = CliRunner()
+
+
+def _run(config_path: Path, *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["--config", str(config_path), *args])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (0, timedelta(0)),
+        ("0", timedelta(0)),
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("12h", timedelta(hours=12)),
+        ("3d", timedelta(days=3)),
+        ("2w", timedelta(weeks=2)),
+        ("1.5h", timedelta(minutes=90)),
+        ("3", None),  # no unit: ambiguous
+        ("-3d", None),
+        ("soon", None),
+        (True, None),
+        ("", None),
+    ],
+)
+def test_after_values(text: object, expected: timedelta | None) -> None:
+    assert parse_after(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "front", "message"),
+    [
+        ("weekly", "01-a", 'title: "A"\n', "sequences/weekly/01-a.md:1: no after"),
+        (
+            "weekly",
+            "01-a",
+            'title: "A"\nafter: soon\n',
+            "sequences/weekly/01-a.md:3: after: 'soon' is not a delay",
+        ),
+        (
+            "weekly",
+            "01-a",
+            'title: "A"\nafter: 3\n',
+            "sequences/weekly/01-a.md:3: after: 3 is not a delay",
+        ),
+        (
+            "weekly",
+            "01-a",
+            'title: "A"\nafter: 0\nbackfill: maybe\n',
+            "sequences/weekly/01-a.md:4: backfill: 'maybe' is not true/false",
+        ),
+        (
+            "weekly",
+            "01-a",
+            'title: "A"\nafter: 0\nnewsletter: letters\n',
+            "sequences/weekly/01-a.md:4: newsletter: 'letters' but the file is in the 'weekly'",
+        ),
+        ("weekly", "welcome", 'title: "A"\nafter: 0\n', "must start with the step's number"),
+        ("nope", "01-a", 'title: "A"\nafter: 0\n', "sequences/nope/01-a.md: the folder names no"),
+        ("weekly", "01-a", "after: 0\n", "sequences/weekly/01-a.md:1: no title"),
+    ],
+)
+def test_a_bad_step_file_is_one_line_naming_file_and_field(
+    settings: Settings, folder: str, name: str, front: str, message: str
+) -> None:
+    path = settings.path(settings.sequences.dir) / folder / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{front}---\n본문\n", encoding="utf-8")
+    (error,) = read_step_files(settings).errors
+    assert message in error and "\n" not in error
+
+
+def test_two_steps_with_one_number_refuse_the_second(settings: Settings) -> None:
+    write_step(settings, "01-a", after="0")
+    write_step(settings, "01-b", after="1d")
+    found = read_step_files(settings)
+    assert [s.name for s in found.steps] == ["01-a"]
+    assert found.errors == [
+        "sequences/weekly/01-b.md: step 1 is already sequences/weekly/01-a.md (renumber one of them)"
+    ]
+
+
+def test_a_broken_file_keeps_its_step_instead_of_removing_it(services: Services) -> None:
+    path = write_step(services.settings, "01-a", after="0")
+    service.sync_steps(services)
+    path.write_text("---\ntitle: A\nafter: later\n---\n", encoding="utf-8")
+    report = service.sync_steps(services)
+    assert report.removed == [] and len(report.errors) == 1
+
+
+def test_check_reads_a_step_file_and_refuses_a_bad_after(config_path: Path) -> None:
+    settings_dir = config_path.parent
+    good = write_step(_settings(config_path), "01-welcome", after="0")
+    ok = _run(config_path, "check", str(good), "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["slug"] == "sequence/weekly/01-welcome"
+    bad = write_step(_settings(config_path), "02-next", after="tomorrow")
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret-key-0123456789abcdef"}
+    done = subprocess.run(
+        [*NEWSLETTER, "--config", str(config_path), "check", str(bad)],
+        cwd=settings_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "sequences/weekly/02-next.md:3: after: 'tomorrow' is not a delay" in line
+
+
+def _settings(config_path: Path) -> Settings:
+    from newsletter.settings import load_settings
+
+    return load_settings(config_path)
+
+
+def test_sequences_list_and_show(config_path: Path, services: Services) -> None:
+    settings = services.settings
+    write_step(settings, "01-welcome", after="0", title="환영")
+    write_step(settings, "02-tips", after="3d", title="팁", extra="backfill: true\n")
+    listed = _run(config_path, "sequences", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    (weekly,) = json.loads(listed.stdout)["sequences"]
+    assert [(s["name"], s["after"], s["backfill"]) for s in weekly["steps"]] == [
+        ("01-welcome", "0", False),
+        ("02-tips", "3d", True),
+    ]
+    confirmed_reader(services, "a@example.net", utcnow())
+    confirmed_reader(services, "b@example.net", utcnow())
+    service.walk(services)
+    shown = _run(config_path, "sequences", "show", "weekly", "--json")
+    assert shown.exit_code == 0, shown.output
+    figures = json.loads(shown.stdout)
+    assert figures["not_started"] == 0
+    first, second = figures["steps"]
+    assert first["at_step"] == 2 and first["sent"] == 2 and first["clickers"] is None
+    assert second["at_step"] == 0 and second["sent"] == 0
+    text = _run(config_path, "sequences", "show", "weekly")
+    assert "at this step 2; sent 2" in text.stdout
+    write_step(settings, "03-bad", after="never")
+    failed = _run(config_path, "sequences", "list")
+    assert isinstance(failed.exception, IssueError)
+    assert "sequences/weekly/03-bad.md:3: after: 'never' is not a delay" in failed.stdout
