@@ -1,4 +1,4 @@
-"""Step files and the sequence commands: one-line errors naming file and field, check, list, show."""
+"""Step files, sequence commands: one-line errors naming file and field: check, list, show."""
 
 from __future__ import annotations
 
@@ -98,9 +98,11 @@ def test_two_steps_with_one_number_refuse_the_second(settings: Settings) -> None
     write_step(settings, "01-b", after="1d")
     found = read_step_files(settings)
     assert [s.name for s in found.steps] == ["01-a"]
-    assert found.errors == [
-        "sequences/weekly/01-b.md: step 1 is already sequences/weekly/01-a.md (renumber one of them)"
-    ]
+    (error,) = found.errors
+    assert error == (
+        "sequences/weekly/01-b.md: step 1 is already sequences/weekly/01-a.md "
+        "(renumber one of them)"
+    )
 
 
 def test_a_broken_file_keeps_its_step_instead_of_removing_it(services: Services) -> None:
