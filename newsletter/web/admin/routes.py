@@ -22,6 +22,7 @@ from newsletter.tracking.report import engagement_csv, engagement_for_send, rece
 from newsletter.web.admin import accounts as admin_accounts
 from newsletter.web.admin import actions
 from newsletter.web.admin import integrations as admin_integrations
+from newsletter.web.admin import sequences as admin_sequences
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin import subscribers as admin_subscribers
 from newsletter.web.admin.charts import line_chart
@@ -347,4 +348,5 @@ def resume(
 
 router.include_router(admin_subscribers.router)
 router.include_router(admin_integrations.router)
+router.include_router(admin_sequences.router)
 router.include_router(admin_accounts.router)
