@@ -217,8 +217,10 @@ class SchedulerSettings(_Section):
     sync_interval: Duration = timedelta(seconds=30)
     #: How often ``serve`` runs the sunset (docs/automations.md, "Sunset").
     sunset_interval: Duration = timedelta(hours=1)
+    #: How often ``serve`` sends the due advertising notices (docs/advertising.md).
+    ad_notice_interval: Duration = timedelta(minutes=5)
 
-    @field_validator("sunset_interval")
+    @field_validator("sunset_interval", "ad_notice_interval")
     @classmethod
     def _positive_interval(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mailbox
 import threading
 from datetime import UTC, datetime, timedelta
@@ -9,8 +10,11 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 
+from typer.testing import CliRunner
+
 from newsletter import db
 from newsletter.advertising.notices import due_notices, send_due_notices
+from newsletter.cli import app as cli_app
 from newsletter.services import Services
 from subscribers import ad_consent, ad_notices
 from subscribers.ad_consent import anniversary
@@ -139,3 +143,24 @@ def test_result_notices_say_what_changed_and_when(ad_services: Services) -> None
         withdrawn_at = ad_consent.records_of(session, sid)[-1].created_at
     day = withdrawn_at.astimezone(ad_services.settings.site.tz).date()
     assert f"{day.year}년 {day.month}월 {day.day}일" in _text(withdrawn_ko)
+
+
+def test_the_cli_lists_due_notices_on_a_dry_run_and_sends_them_otherwise(
+    ad_services: Services,
+) -> None:
+    (sid,) = add_audience(ad_services, 1)
+    with db.transaction(ad_services.sessions) as session:
+        ad_consent.give(session, subscriber_id=sid, newsletter_ids=["weekly"], source="admin")
+    config = str(ad_services.settings.base_dir / "config.yaml")
+    dry = CliRunner().invoke(cli_app, ["--config", config, "ads", "notices", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    (row,) = json.loads(dry.output)
+    assert (row["kind"], row["email"], row["newsletter"]) == (
+        "result",
+        "reader1@example.net",
+        "weekly",
+    )
+    assert _outbox(ad_services) == []
+    sent = CliRunner().invoke(cli_app, ["--config", config, "ads", "notices"])
+    assert sent.exit_code == 0 and "sent 1" in sent.output
+    assert len(_outbox(ad_services)) == 1

@@ -7,16 +7,20 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 
+import pytest
 from sqlalchemy import select
 
 from newsletter import db
 from newsletter.delivery import RunOptions, start_send
+from newsletter.delivery.emulator import Emulator
 from newsletter.delivery.models import Delivery
 from newsletter.delivery.reports import plan_send, send_test
+from newsletter.errors import SendStateError
 from newsletter.services import Services
+from newsletter.settings import SendgridSettings, SmtpSettings
 from subscribers import ad_consent
 from tests.fixtures.advertising import PHONE
-from tests.fixtures.delivery import add_audience, with_delivery
+from tests.fixtures.delivery import SmtpSink, add_audience, with_delivery
 from tests.fixtures.issues import WriteIssue
 
 
@@ -111,3 +115,45 @@ def test_a_plain_issue_still_reaches_everyone_without_the_ad_footer(
     for message in _outbox(ad_services):
         assert message["Subject"] == "이번 주 소식"
         assert "수신거부" not in _parts(message)[1]
+
+
+def test_smtp_and_sendgrid_carry_the_exact_prefix_too(
+    ad_services: Services, write_issue: WriteIssue, smtp_sink: SmtpSink, emulator: Emulator
+) -> None:
+    write_issue("2026-12-07-sale.md", title="연말 특가", ad="true")
+    (reader,) = add_audience(ad_services, 1)
+    _consent(ad_services, [reader])
+    smtp = SmtpSettings(host=smtp_sink.host, port=smtp_sink.port)
+    send_test(with_delivery(ad_services, backend="smtp", smtp=smtp), "sale", to=["ed@example.org"])
+    (_, _, raw) = smtp_sink.messages[0]
+    assert message_from_bytes(raw, policy=default)["Subject"] == "(광고) [테스트] 연말 특가"
+    sendgrid = with_delivery(
+        ad_services, backend="sendgrid", sendgrid=SendgridSettings(host=emulator.url)
+    )
+    sendgrid = Services(
+        settings=sendgrid.settings.model_copy(
+            update={
+                "secrets": sendgrid.settings.secrets.model_copy(
+                    update={"sendgrid_api_key": "test-key"}
+                )
+            }
+        ),
+        engine=ad_services.engine,
+        sessions=ad_services.sessions,
+    )
+    assert start_send(sendgrid, "sale").counts["accepted"] == 1
+    (request,) = emulator.state.accepted
+    assert request.body is not None
+    assert request.body["subject"] == "(광고) 연말 특가"
+    html = next(c["value"] for c in request.body["content"] if c["type"] == "text/html")
+    assert "수신거부 (Unsubscribe)" in html
+
+
+def test_a_send_refuses_an_ad_issue_that_check_would_fail(
+    services: Services, write_issue: WriteIssue
+) -> None:
+    write_issue("2026-12-07-sale.md", title="연말 특가", ad="true")  # no phone configured
+    add_audience(services, 1)
+    with pytest.raises(SendStateError, match="advertising issue: phone: empty"):
+        start_send(services, "sale")
+    assert _outbox(services) == []

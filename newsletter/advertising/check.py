@@ -65,6 +65,17 @@ def ad_findings(
         )
 
 
+def send_refusal(settings: Settings, issue: ParsedIssue) -> str | None:
+    """Why an advertising issue must not be sent (its first error of the prefix and contact
+    rules), or None: a send refuses what ``check`` would fail, whoever starts it."""
+    if not issue.ad:
+        return None
+    found = wrong_prefix(issue.subject)
+    if found is not None:
+        return f"hand-written advertising prefix {found!r} in the subject"
+    return next((message for _, _, message in _contact(settings, issue.newsletter_id)), None)
+
+
 def _contact(settings: Settings, newsletter_id: str) -> Iterator[tuple[str, str, str]]:
     sender = settings.sender_for(newsletter_id)
     for key, value in (("postal_address", sender.postal_address), ("phone", sender.phone)):

@@ -1,10 +1,11 @@
 """Sending the advertising notices: the two-year reminder and the result notice.
 
 ``send_due_notices`` is what the scheduler runs (inside ``serve``, every
-``NOTICE_INTERVAL``) and ``newsletter ads notices`` runs by hand. It claims what is due
-through the ledger (:mod:`subscribers.ad_notices`: exactly one claim per person,
-newsletter, kind and period, whoever else runs at the same time), then writes and sends
-each notice through the configured backend in the newsletter's language, and settles it.
+``scheduler.ad_notice_interval``, 5 minutes by default) and ``newsletter ads notices``
+runs by hand. It claims what is due through the ledger (:mod:`subscribers.ad_notices`:
+exactly one claim per person, newsletter, kind and period, whoever else runs at the same
+time), then writes and sends each notice through the configured backend in the
+newsletter's language, and settles it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import jinja2
 
@@ -33,8 +34,6 @@ from subscribers.db import utcnow
 
 log = logging.getLogger(__name__)
 
-#: How often ``serve`` looks for due notices (the law allows 14 days for a result notice).
-NOTICE_INTERVAL = timedelta(minutes=5)
 #: Notices claimed per run; the rest wait for the next run.
 RUN_LIMIT = 500
 

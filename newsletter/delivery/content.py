@@ -11,6 +11,7 @@ import html as html_lib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from newsletter.advertising.check import send_refusal
 from newsletter.advertising.subject import with_test_prefix
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import Content, Recipient
@@ -48,6 +49,9 @@ def render_for_send(services: Services, slug: str) -> RenderedIssue:
         raise SendStateError(
             f"{issue.source_path}: {slug} is a draft (draft: true); remove that line to send it"
         )
+    refusal = send_refusal(services.settings, issue)
+    if refusal is not None:
+        raise SendStateError(f"{issue.source_path}: {slug} is an advertising issue: {refusal}")
     return render_issue(services.settings, issue)
 
 

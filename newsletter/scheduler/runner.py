@@ -141,10 +141,11 @@ class IssueScheduler:
         log.info("scheduler started (%s), %d issue(s) planned", self.owner, len(self.planned()))
 
     def _add_ad_notices_job(self) -> None:
-        """``ad_notices``: the advertising notices (docs/advertising.md), every few minutes."""
-        from newsletter.advertising.notices import NOTICE_INTERVAL, notices_job
+        """``ad_notices``: the advertising notices (docs/advertising.md), every
+        ``scheduler.ad_notice_interval``."""
+        from newsletter.advertising.notices import notices_job
 
-        every = NOTICE_INTERVAL.total_seconds()
+        every = self.services.settings.scheduler.ad_notice_interval.total_seconds()
         self._aps.add_job(
             notices_job, "interval", args=[self.services], seconds=every, id="ad_notices"
         )
