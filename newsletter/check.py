@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.abtest.check import ab_findings, ab_summary
 from newsletter.advertising.check import ad_findings
 from newsletter.issues import ParsedIssue
 from newsletter.render import RenderedIssue, preview_values, render_issue
@@ -46,6 +47,9 @@ class CheckReport:
     text_bytes: int
     errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    #: An A/B issue's subjects and its test in one line (newsletter/abtest/check.py).
+    subjects: list[str] = field(default_factory=list)
+    ab_test: str = ""
 
     @property
     def ok(self) -> bool:
@@ -60,6 +64,8 @@ class CheckReport:
             "subject": self.subject,
             "html_bytes": self.html_bytes,
             "text_bytes": self.text_bytes,
+            "subjects": self.subjects,
+            "ab_test": self.ab_test,
             "errors": [vars(finding) for finding in self.errors],
             "warnings": [vars(finding) for finding in self.warnings],
         }
@@ -98,6 +104,8 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
         subject=rendered.subject,
         html_bytes=len(html.encode("utf-8")),
         text_bytes=len(text.encode("utf-8")),
+        subjects=list(issue.ab_test.subjects) if issue.ab_test else [],
+        ab_test=ab_summary(issue),
     )
     _check_headers(issue, rendered, report)
     if report.html_bytes >= MAX_HTML_BYTES:
@@ -122,6 +130,8 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
         )
     report.warnings.extend(Finding("parse_warning", warning) for warning in issue.warnings)
     _check_advertising(settings, issue, html, text, values["unsubscribe_url"], report)
+    for level, code, message in ab_findings(settings, issue):
+        (report.errors if level == "error" else report.warnings).append(Finding(code, message))
     return report
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import charset_normalizer
 import yaml
 
+from newsletter.abtest.spec import AbTest, parse_ab_test
 from newsletter.errors import ConfigError, IssueError, IssueNotFound
 from newsletter.header_values import unsafe_in_header
 from newsletter.settings import Settings
@@ -67,6 +68,8 @@ class ParsedIssue:
     warnings: tuple[str, ...] = field(default=())
     extra: dict[str, Any] = field(default_factory=dict)
     ad: bool = False  # 영리목적 광고성 정보 (docs/advertising.md)
+    #: ``subjects:`` + ``ab_test:`` (newsletter/abtest/spec.py); ``subject`` is then the first.
+    ab_test: AbTest | None = None
 
 
 class _YamlNoDates(yaml.SafeLoader):
@@ -300,11 +303,12 @@ def parse_issue_text(
     slug = slug_for(path, data.get("slug"))
     if not slug:
         raise IssueError(f"{where}:{at.get('slug', 1)}: empty slug")
+    ab_test = parse_ab_test(data, at, where)
     return ParsedIssue(
         slug=slug,
         newsletter_id=newsletter_id,
         title=title,
-        subject=_text(data.get("subject")) or title,
+        subject=ab_test.subjects[0] if ab_test else _text(data.get("subject")) or title,
         preheader=_text(data.get("preheader") or data.get("description")),
         author=_text(data.get("author")),
         categories=_words(data.get("categories") or data.get("category")),
@@ -318,6 +322,7 @@ def parse_issue_text(
         warnings=tuple(warnings),
         extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
         ad=_ad(data, at, where),
+        ab_test=ab_test,
     )
 
 
@@ -339,6 +344,7 @@ def _check_one_line_fields(data: dict[str, Any], at: dict[str, int], where: str)
 _KNOWN_KEYS = {
     "title", "date", "newsletter", "subject", "preheader", "description", "author",
     "categories", "category", "tags", "draft", "slug", "published", "ad",
+    "subjects", "ab_test",
 }  # fmt: skip
 
 

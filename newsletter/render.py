@@ -14,7 +14,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -24,6 +24,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter import markdown
+from newsletter.abtest.spec import AbTest
 from newsletter.advertising.footer import ad_footer
 from newsletter.advertising.subject import ad_subject
 from newsletter.errors import RenderError
@@ -114,6 +115,8 @@ class RenderedIssue:
     name_fallback: str = ""
     default_values: Mapping[str, str] = field(default_factory=dict)
     ad: bool = False  # an advertising issue: the subject starts with (광고)
+    #: The issue's A/B test (``subjects:``); ``subject`` is then its first subject.
+    ab_test: AbTest | None = None
 
     def substitutions(self, values: Mapping[str, str]) -> dict[str, str]:
         """marker → value for both parts (HTML-escaped for HTML markers, raw for text).
@@ -212,7 +215,21 @@ def render_issue(settings: Settings, issue: ParsedIssue) -> RenderedIssue:
         name_fallback=STRINGS[lang]["name_fallback"],
         default_values={"view_url": archive_url(settings, issue.slug)},
         ad=issue.ad,
+        ab_test=_ab_test(issue),
     )
+
+
+def _ab_test(issue: ParsedIssue) -> AbTest | None:
+    """The issue's A/B test with each subject as it is sent (``(광고)`` first for an ad)."""
+    test = issue.ab_test
+    if test is None or not issue.ad:
+        return test
+    return replace(test, subjects=tuple(ad_subject(subject) for subject in test.subjects))
+
+
+def _title_subject(issue: ParsedIssue) -> str:
+    subject = issue.title if issue.ab_test else issue.subject
+    return ad_subject(subject) if issue.ad else subject
 
 
 def archive_url(settings: Settings, slug: str) -> str:
@@ -289,7 +306,8 @@ def _context(
         "newsletter": newsletter,
         "sender": sender,
         "issue": issue,
-        "subject": ad_subject(issue.subject) if issue.ad else issue.subject,
+        # The HTML's <title>: an A/B issue's body is the same for every subject.
+        "subject": _title_subject(issue),
         "preheader": preheader,
         "ad": ad_footer(settings, issue.newsletter_id, lang) if issue.ad else None,
         "t": words,

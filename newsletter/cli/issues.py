@@ -81,6 +81,8 @@ def check(
         print_json(report.as_dict())
     else:
         console.print(f"{report.slug}: {report.html_bytes:,} bytes of HTML", highlight=False)
+        if report.ab_test:
+            console.print(f"{report.ab_test}: {report.subjects}", highlight=False)
         for finding in report.errors:
             console.print(
                 f"[red]error[/] {finding.code}: {finding.message}", highlight=False, soft_wrap=True

@@ -100,12 +100,17 @@ def recipient_for(
     name_fallback: str,
     delivery_id: int | None,
     track: ReaderParts | None = None,
+    subject: str = "",
+    group: int | None = None,
 ) -> Recipient:
     """One claimed ledger row as a backend recipient with its links and headers
-    (and its part of the tracking tokens when the send is tracked)."""
+    (and its part of the tracking tokens when the send is tracked).
+
+    ``subject``: the row's own (an A/B variant), else the content's. ``group``: the A/B
+    group an aggregate tracking token carries (newsletter/abtest/service.py)."""
     values = links.values(row.subscriber_id, name=row.name or name_fallback)
     if track is not None:
-        track.add_to(values, delivery_id=delivery_id, email=row.email)
+        track.add_to(values, delivery_id=delivery_id, email=row.email, group=group)
     return Recipient(
         email=row.email,
         name=row.name,
@@ -113,6 +118,7 @@ def recipient_for(
         headers=links.headers(values["unsubscribe_url"], delivery_id=delivery_id),
         delivery_id=delivery_id,
         return_path=links.return_path(delivery_id),
+        subject=subject,
     )
 
 

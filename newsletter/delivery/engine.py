@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from newsletter import db
+from newsletter.abtest import service as abtest
 from newsletter.delivery import liveness, store
 from newsletter.delivery.content import STEP_PREFIX, Renderer, render_for_send
 from newsletter.delivery.helpers import join_helpers, start_helpers
@@ -35,7 +36,7 @@ from newsletter.delivery.loop import (
     send_result,
 )
 from newsletter.delivery.models import Send, SendStatus
-from newsletter.errors import SendNotFound, SendStateError
+from newsletter.errors import ConfigError, SendNotFound, SendStateError
 from newsletter.services import Services
 from newsletter.timing import local, waves
 from newsletter.timing import store as timing_store
@@ -188,6 +189,9 @@ def create_send(
         )
         send = store.send_for_issue(session, slug)
         assert send is not None
+        if rendered.ab_test is not None:
+            tracking = _tracked(services, rendered.newsletter_id)
+            abtest.record(session, send.id, rendered.ab_test, tracking=tracking, now=utcnow())
         return send.id
 
 
@@ -273,6 +277,13 @@ def _proved_abandoned(services: Services, send_id: int) -> _Abandoned | None:
     if len(liveness.dead(services, runners)) < len(runners):
         return None
     return _Abandoned(send.worker, runners)
+
+
+def _tracked(services: Services, newsletter_id: str) -> bool:
+    try:
+        return services.settings.newsletter(newsletter_id).tracking != "off"
+    except ConfigError:  # a newsletter since removed from config.yaml
+        return False
 
 
 def _is_stale(send: Send, stale_before: datetime) -> bool:

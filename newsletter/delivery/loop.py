@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from newsletter import db
+from newsletter.abtest.service import RunnerSubjects, reader_group, runner_subjects
 from newsletter.delivery import liveness, store
 from newsletter.delivery.backends import Backend, make_backend
 from newsletter.delivery.content import Renderer, issue_content, recipient_for, render_for_send
@@ -115,6 +116,7 @@ def run_batches(
             links=links,
             name_fallback=rendered.name_fallback,
             track=track,
+            ab=runner_subjects(services, send_id),
             progress=opts.progress,
             batch_size=_batch_size(settings.delivery.batch_size, backend.max_batch, rate),
         )
@@ -156,6 +158,8 @@ class _BatchLoop:
     links: Links
     name_fallback: str
     track: ReaderParts | None
+    #: An A/B send's subjects: each row gets its variant's (newsletter/abtest/).
+    ab: RunnerSubjects | None
     progress: Progress | None
     batch_size: int
     stop: threading.Event = field(default_factory=threading.Event)
@@ -216,6 +220,8 @@ class _BatchLoop:
                 name_fallback=self.name_fallback,
                 delivery_id=row.delivery_id,
                 track=self.track,
+                subject=self.ab.subject(row) if self.ab else "",
+                group=reader_group(row) if self.ab else None,
             )
             for row in rows
         ]

@@ -62,6 +62,12 @@ class Recipient:
     delivery_id: int | None = None
     #: The envelope sender (VERP ``bounces+TOKEN@…``); empty: the From address.
     return_path: str = ""
+    #: This recipient's own subject (an A/B send's variant); empty: the content's.
+    subject: str = ""
+
+    def subject_of(self, content: Content) -> str:
+        """The subject this recipient gets."""
+        return self.subject or content.subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,7 @@ def recipient_problem(recipient: Recipient) -> str | None:
     try:
         check_header("To", recipient.name)
         check_header("To", recipient.email)
+        check_header("Subject", recipient.subject)
         for name, value in recipient.headers.items():
             check_header(name, value)
     except UnsafeHeaderError as exc:
@@ -176,7 +183,7 @@ def build_message(content: Content, recipient: Recipient, *, eight_bit: bool = F
     if content.reply_to:
         headers.append(_header("Reply-To", content.reply_to))
     headers += [
-        _header("Subject", content.subject),
+        _header("Subject", recipient.subject_of(content)),
         _header("Date", format_datetime(utcnow())),
         _header("Message-ID", make_message_id(sender_domain(content.from_email))),
     ]

@@ -15,7 +15,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.db import Base, utcnow
@@ -98,6 +109,10 @@ class Delivery(Base):
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
     # When the row may be sent (a wave, an A/B remainder); None: at once.
     due_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: A/B sends (newsletter/abtest/): the index of the subject this row gets, written by
+    #: the fan-out for the sample and by the due hook for the rest (before any claim).
+    variant: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    in_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RateLimit(Base):

@@ -53,6 +53,9 @@ class ClaimedDelivery:
     subscriber_id: int
     email: str
     name: str
+    #: A/B sends: the row's subject (its index) and whether it is in the sample.
+    variant: int | None = None
+    in_sample: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,15 +380,18 @@ def claim_batch(
                 attempts=ledger.c.attempts + 1,
                 updated_at=now,
             )
-            .returning(ledger.c.id, ledger.c.subscriber_id)
+            .returning(
+                ledger.c.id, ledger.c.subscriber_id, ledger.c.variant, ledger.c.in_sample
+            )
         )
     ).all()
     if not claimed:
         return 0, []
-    by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id in claimed}
+    by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id, _, _ in claimed}
+    ab = {delivery_id: (variant, bool(sample)) for delivery_id, _, variant, sample in claimed}
     people = _eligible_between(session, newsletter_id, now, list(by_subscriber), send_id=send_id)
     rows = [
-        ClaimedDelivery(by_subscriber[sid], sid, email, name or "")
+        ClaimedDelivery(by_subscriber[sid], sid, email, name or "", *ab[by_subscriber[sid]])
         for sid, email, name in people
         if sid in by_subscriber
     ]

@@ -62,8 +62,8 @@ FanOutHook = Callable[[Session, int, datetime], None]
 
 #: Hooks by dotted name ``"package.module:function"``, imported on first use, so every
 #: process (helpers, workers) has them without importing anything at start-up.
-DUE_HOOKS: list[str] = []
-FAN_OUT_HOOKS: list[str] = []
+DUE_HOOKS: list[str] = ["newsletter.abtest.service:on_wave"]
+FAN_OUT_HOOKS: list[str] = ["newsletter.abtest.service:on_fan_out"]
 _extra_due: list[DueHook] = []
 _extra_fan_out: list[FanOutHook] = []
 

@@ -117,18 +117,31 @@ class ReaderParts:
         """Decide the providers of a batch's recipients (one MX lookup per new domain)."""
         self.providers.prepare(emails)
 
-    def value(self, *, delivery_id: int | None, email: str) -> str:
-        """The reader part of this recipient's tokens (no delivery id kept with aggregate)."""
+    def value(self, *, delivery_id: int | None, email: str, group: int | None = None) -> str:
+        """The reader part of this recipient's tokens (no delivery id kept with aggregate).
+
+        ``group`` (A/B sends, 0–15): the last hex digit of an aggregate reader number, so
+        the test counts each subject's clickers without knowing who they are.
+        """
         code = CODE_OF[self.providers.provider(email)]
         if self.per_reader and delivery_id is not None:
             return self.signer.reader_part(self.send_id, delivery_id, mode="p", provider=code)
         # Aggregate: a random number tells one email's hits apart and nothing else.
         who = secrets.randbits(48)
+        if group is not None:
+            who = (who & ~0xF) | (group & 0xF)
         return self.signer.reader_part(self.send_id, who, mode="a", provider=code)
 
-    def add_to(self, values: dict[str, str], *, delivery_id: int | None, email: str) -> None:
+    def add_to(
+        self,
+        values: dict[str, str],
+        *,
+        delivery_id: int | None,
+        email: str,
+        group: int | None = None,
+    ) -> None:
         """Put the ``track`` value among a recipient's personal values."""
-        values[TRACK_KEY] = self.value(delivery_id=delivery_id, email=email)
+        values[TRACK_KEY] = self.value(delivery_id=delivery_id, email=email, group=group)
 
 
 def tracked_issue(

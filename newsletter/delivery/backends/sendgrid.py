@@ -116,6 +116,8 @@ def _personalization(
     content: Content, recipient: Recipient, shared_args: dict[str, str]
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
+    if recipient.subject and recipient.subject != content.subject:
+        item["subject"] = recipient.subject  # an A/B variant: the body stays shared
     substitutions = substitutions_for(content, recipient.values)
     if substitutions:
         item["substitutions"] = substitutions
