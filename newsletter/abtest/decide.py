@@ -13,7 +13,7 @@ People only: machine hits (scanners, image proxies, the trap link) are never cou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 
@@ -42,7 +42,8 @@ class VariantFigures:
     """One subject's group: who got it and how many people engaged.
 
     ``recipients`` are the ledger rows of the group, ``delivered`` those the backend
-    accepted; ``clickers`` and ``openers`` are unique people (one per email).
+    accepted; ``clickers`` and ``openers`` are unique people (one per email);
+    ``click_rate`` is clickers over delivered (0 when nothing was delivered).
     """
 
     variant: int
@@ -51,15 +52,20 @@ class VariantFigures:
     delivered: int
     clickers: int
     openers: int
+    click_rate: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        rate = round(self.clickers / self.delivered, 4) if self.delivered else 0.0
+        object.__setattr__(self, "click_rate", rate)
 
     @property
-    def click_rate(self) -> float:
-        """Clickers over delivered (0 when nothing was delivered)."""
-        return round(self.clickers / self.delivered, 4) if self.delivered else 0.0
+    def letter(self) -> str:
+        """A, B, C… as reports name the subjects."""
+        return chr(ord("A") + self.variant)
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready, the click rate included."""
-        return {**asdict(self), "click_rate": self.click_rate}
+        """JSON-ready."""
+        return asdict(self)
 
 
 def choose_winner(figures: list[VariantFigures], *, tracking: bool) -> tuple[int, WinReason]:

@@ -36,9 +36,7 @@ from newsletter.timing.store import ReachedWave
 _RANDOM = random.SystemRandom()
 
 
-def record(
-    session: Session, send_id: int, test: AbTest, *, tracking: bool, now: datetime
-) -> None:
+def record(session: Session, send_id: int, test: AbTest, *, tracking: bool, now: datetime) -> None:
     """Keep the issue's test with its send (subjects fixed from now on).
 
     Without tracking nothing can be measured: the first subject is recorded as the winner
@@ -179,31 +177,38 @@ class AbReport:
     reason: str
     reason_text: str
     decided_at: str
-    variants: list[dict[str, object]] = field(default_factory=list)
-    #: The rest of the audience (sent the winner): recipients, delivered, clickers, openers.
-    rest: dict[str, object] = field(default_factory=dict)
+    #: Each subject's sample group, live.
+    variants: list[VariantFigures] = field(default_factory=list)
+    #: The rest of the audience (sent the winner), as one group (``variant`` = the winner).
+    rest: VariantFigures | None = None
     #: Each subject's figures when the winner was decided.
     at_decision: list[dict[str, object]] = field(default_factory=list)
 
 
-def report(services: Services, send_id: int) -> AbReport | None:
-    """The test of a send (None without one). A test whose wait ended with nobody left to
-    send (a 100% sample) is decided here, once, like any other."""
+def decide_if_due(services: Services, send_id: int) -> None:
+    """Decide a test whose wait ended with nobody left to send (a 100% sample: no rest
+    wave, so no due hook), once, like any other; nothing for other sends."""
     from newsletter import db
     from subscribers.db import utcnow
 
+    now = utcnow()
     with services.sessions() as session:
         row = store.get_test(session, send_id)
-        if row is None:
-            return None
-        due = row.winner is None and row.decide_at is not None and row.decide_at <= utcnow()
+        due = (
+            row is not None
+            and row.winner is None
+            and row.decide_at is not None
+            and row.decide_at <= now
+        )
     if due:
         with db.transaction(services.sessions) as session:
-            decide(session, send_id, now=utcnow())
-    with services.sessions() as session:
-        row = store.get_test(session, send_id)
-        assert row is not None
-        return _report(session, row)
+            decide(session, send_id, now=now)
+
+
+def ab_report(session: Session, send_id: int) -> AbReport | None:
+    """The test of a send as it stands (None for a send with one subject)."""
+    row = store.get_test(session, send_id)
+    return None if row is None else _report(session, row)
 
 
 def _report(session: Session, row: AbTestRow) -> AbReport:
@@ -226,14 +231,15 @@ def _report(session: Session, row: AbTestRow) -> AbReport:
         reason=row.reason,
         reason_text=REASON_TEXT[reason] if reason else "",
         decided_at=_iso(row.decided_at),
-        variants=[f.as_dict() for f in sample_figures(session, row)],
-        rest={
-            "recipients": rest.recipients,
-            "delivered": rest.delivered,
-            "clickers": clickers,
-            "openers": openers,
-            "click_rate": round(clickers / rest.delivered, 4) if rest.delivered else 0.0,
-        },
+        variants=sample_figures(session, row),
+        rest=VariantFigures(
+            variant=row.winner if row.winner is not None else -1,
+            subject=subjects[row.winner] if row.winner is not None else "",
+            recipients=rest.recipients,
+            delivered=rest.delivered,
+            clickers=clickers,
+            openers=openers,
+        ),
         at_decision=json.loads(row.figures) if row.figures else [],
     )
 

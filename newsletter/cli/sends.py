@@ -14,6 +14,7 @@ from newsletter.cli.base import app, console, print_json, services
 from newsletter.errors import DeliveryError
 
 if TYPE_CHECKING:
+    from newsletter.abtest.service import AbReport
     from newsletter.delivery import SendResult
     from newsletter.delivery.engine import Progress as ProgressCallback
     from newsletter.delivery.reports import SendPlan, SendReport
@@ -274,6 +275,30 @@ def _report_lines(r: SendReport) -> list[str]:
     if r.error:
         lines.append(f"  error: {r.error}")
     lines += [f"  {n} × {reason}" for reason, n in r.errors]
+    if r.ab_test is not None:
+        lines += ab_lines(r.ab_test)
+    return lines
+
+
+def ab_lines(ab: AbReport) -> list[str]:
+    """An A/B send's test as the terminal shows it: each subject's sample, the verdict."""
+    lines = [
+        f"  A/B test: {len(ab.subjects)} subjects, sample {ab.sample} ({ab.sample_size} readers),"
+        f" wait {ab.wait}"
+    ]
+    for v in ab.variants:
+        mark = " ← winner" if v.variant == ab.winner else ""
+        lines.append(
+            f"    {v.letter}: {v.subject!r}: {v.recipients} readers, {v.clickers} people"
+            f" clicked ({v.click_rate:.1%}), {v.openers} opened{mark}"
+        )
+    if ab.winner is None or ab.rest is None:
+        lines.append(f"    winner: decided at {ab.decide_at or '-'} (people's clicks, then opens)")
+    else:
+        lines.append(
+            f"    winner: {ab.rest.letter} ({ab.reason_text}); the rest, {ab.rest.recipients}"
+            f" readers, got {ab.winner_subject!r}: {ab.rest.clickers} people clicked"
+        )
     return lines
 
 

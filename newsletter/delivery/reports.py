@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from newsletter.abtest.service import AbReport, ab_report, decide_if_due
 from newsletter.delivery import store
 from newsletter.delivery.backends import Backend, make_backend
 from newsletter.delivery.content import Renderer, issue_content, render_for_send, render_for_test
@@ -56,6 +57,8 @@ class SendReport:
     created_at: str = ""
     started_at: str = ""
     finished_at: str = ""
+    #: An A/B send's test: each subject's figures and the verdict (newsletter/abtest/).
+    ab_test: AbReport | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class SendPlan:
 
 def send_report(services: Services, send_id: int) -> SendReport:
     """The report of one send (``sends show``)."""
+    decide_if_due(services, send_id)
     with services.sessions() as session:
         send = store.get_send(session, send_id)
         if send is None:
@@ -90,7 +94,11 @@ def report_for_issue(services: Services, slug: str) -> SendReport | None:
     """The report of the issue's send, if it has one (``stats SLUG``)."""
     with services.sessions() as session:
         send = store.send_for_issue(session, slug)
-        return None if send is None else _report(session, send)
+    if send is None:
+        return None
+    decide_if_due(services, send.id)
+    with services.sessions() as session:
+        return _report(session, send)
 
 
 def _report(session: Session, send: Send) -> SendReport:
@@ -112,6 +120,7 @@ def _report(session: Session, send: Send) -> SendReport:
         created_at=_iso(send.created_at),
         started_at=_iso(send.started_at),
         finished_at=_iso(send.finished_at),
+        ab_test=ab_report(session, send.id),
     )
 
 

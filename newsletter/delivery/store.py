@@ -380,9 +380,7 @@ def claim_batch(
                 attempts=ledger.c.attempts + 1,
                 updated_at=now,
             )
-            .returning(
-                ledger.c.id, ledger.c.subscriber_id, ledger.c.variant, ledger.c.in_sample
-            )
+            .returning(ledger.c.id, ledger.c.subscriber_id, ledger.c.variant, ledger.c.in_sample)
         )
     ).all()
     if not claimed:
