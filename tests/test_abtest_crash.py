@@ -89,7 +89,7 @@ def test_kills_while_deciding_and_during_the_rest_leave_one_email_of_one_subject
 ) -> None:
     services = tracked(tracking="per_reader")
     add_audience(services, 30, domain="gmail.com")
-    write_ab_issue(services, sample="10", wait="1s")
+    write_ab_issue(services, sample="10", wait="5s")
     first = start_send(services, "hello")
     assert first.status == "waiting" and first.counts["accepted"] == 10
     sample = inbox(services)

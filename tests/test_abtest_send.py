@@ -1,11 +1,15 @@
 """A/B sends end to end: the sample split between subjects, people's clicks through real
 /l/ tokens (and opens through /o/) decide after a short real wait, the rest gets the winner
-exactly once; no data → the first subject; tracking off → the first subject at once."""
+exactly once; no data → the first subject; tracking off → the first subject at once.
+
+The first test waits in real time (5 s: the sample must be out before the wait ends, on a
+busy machine too); the others move the engine's clock by hand instead."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ from newsletter.cli import app as cli_app
 from newsletter.delivery import engine, start_send
 from newsletter.delivery.reports import send_report
 from newsletter.services import Services
+from subscribers.db import utcnow
 from tests.abtest_support import (
     BROWSER,
     SUBJECTS,
@@ -29,6 +34,7 @@ from tests.abtest_support import (
     write_ab_issue,
 )
 from tests.fixtures.delivery import add_audience
+from tests.timing_support import patch_clock
 from tests.tracking_support import Tracked, app_client, flush
 
 pytestmark = pytest.mark.db
@@ -50,7 +56,7 @@ def test_people_clicking_b_make_b_win_and_the_rest_get_b_once(
 ) -> None:
     services = tracked(tracking=mode, opens=True)
     add_audience(services, 21, domain="gmail.com")
-    write_ab_issue(services, sample="40%", wait="2s")
+    write_ab_issue(services, sample="40%", wait="5s")
 
     first = start_send(services, "hello")
     # The sample (40% of 21, rounded up: 9) went out, split 5/4; the rest waits.
@@ -116,10 +122,13 @@ def test_people_clicking_b_make_b_win_and_the_rest_get_b_once(
 
 
 @pytest.mark.parametrize("mode", ["per_reader", "aggregate"])
-def test_tied_clicks_are_broken_by_opens(tracked: Tracked, mode: str) -> None:
+def test_tied_clicks_are_broken_by_opens(
+    tracked: Tracked, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = patch_clock(monkeypatch, utcnow())
     services = tracked(tracking=mode, opens=True)
     add_audience(services, 12, domain="naver.com")
-    write_ab_issue(services, sample="8", wait="1s")
+    write_ab_issue(services, sample="8", wait="10m")
     first = start_send(services, "hello")
     assert first.status == "waiting"
     groups = _sample_by_variant(services, first.send_id)
@@ -132,7 +141,8 @@ def test_tied_clicks_are_broken_by_opens(tracked: Tracked, mode: str) -> None:
             open_pixel(client, messages[email][0])
         open_pixel(client, messages[groups[0][1]][0])
         flush(client)
-    wait_until_due(services, first.send_id)
+    assert engine.abandoned_sends(services) == []
+    clock.advance(timedelta(minutes=10))
     assert engine.take_over(services, first.send_id) is not None
     received = one_each(services, first.send_id)
     row = ab_row(services, first.send_id)
@@ -140,13 +150,14 @@ def test_tied_clicks_are_broken_by_opens(tracked: Tracked, mode: str) -> None:
     assert Counter(received.values())[SUBJECTS[1]] == 4 + 4
 
 
-def test_no_data_sends_the_first_subject(tracked: Tracked) -> None:
+def test_no_data_sends_the_first_subject(tracked: Tracked, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = patch_clock(monkeypatch, utcnow())
     services = tracked(tracking="per_reader")
     add_audience(services, 10, domain="daum.net")
-    write_ab_issue(services, sample="50%", wait="1s")
+    write_ab_issue(services, sample="50%", wait="4h")
     first = start_send(services, "hello")
     assert first.status == "waiting" and first.counts["accepted"] == 5
-    wait_until_due(services, first.send_id)
+    clock.advance(timedelta(hours=4))
     assert engine.take_over(services, first.send_id) is not None
     received = one_each(services, first.send_id)
     row = ab_row(services, first.send_id)
