@@ -81,6 +81,12 @@ def test_after_values(text: object, expected: timedelta | None) -> None:
         ("weekly", "welcome", 'title: "A"\nafter: 0\n', "must start with the step's number"),
         ("nope", "01-a", 'title: "A"\nafter: 0\n', "sequences/nope/01-a.md: the folder names no"),
         ("weekly", "01-a", "after: 0\n", "sequences/weekly/01-a.md:1: no title"),
+        (
+            "weekly",
+            "01-a",
+            'title: "A"\nafter: 0\nad: true\n',
+            "sequences/weekly/01-a.md:4: ad: true is not for sequence steps",
+        ),
     ],
 )
 def test_a_bad_step_file_is_one_line_naming_file_and_field(

@@ -7,7 +7,8 @@ The front matter is an issue's (title, subject, preheader, author… read by
   ``0``, ``90s``, ``30m``, ``12h``, ``3d``, ``2w``;
 - ``backfill: true`` (optional) — readers confirmed before the step was first seen get it
   too (by default they do not);
-- ``draft: true`` — the step is not part of the sequence yet.
+- ``draft: true`` — the step is not part of the sequence yet;
+- ``ad: true`` is refused: a step goes to every new reader, advertising only to consenters.
 
 The folder names the newsletter (a ``newsletter:`` key must agree); the number before the
 first ``-`` is the step's place. Every problem is one line naming the file, line and field.
@@ -136,6 +137,12 @@ def parse_step_file(settings: Settings, path: Path) -> StepFile:
     after = _after(data, at, where)
     backfill = _backfill(data, at, where)
     issue = parse_issue_text(settings, path, raw, undated=_UNDATED)
+    if issue.ad:
+        # A step goes to every new reader; advertising needs its own consent and notices.
+        raise IssueError(
+            f"{where}:{at.get('ad', 1)}: ad: true is not for sequence steps (send "
+            "advertising as an issue, to the readers who consented)"
+        )
     if issue.newsletter_id != newsletter_id:  # no key: the default newsletter was assumed
         issue = replace(issue, newsletter_id=newsletter_id)
     issue = replace(issue, slug=step_slug(newsletter_id, path.stem))
