@@ -172,3 +172,15 @@ def test_sequences_list_and_show(config_path: Path, services: Services) -> None:
     failed = _run(config_path, "sequences", "list")
     assert isinstance(failed.exception, IssueError)
     assert "sequences/weekly/03-bad.md:3: after: 'never' is not a delay" in failed.stdout
+
+
+def test_while_a_step_file_is_refused_the_walk_waits_at_it(services: Services) -> None:
+    write_step(services.settings, "01-welcome", after="0")
+    broken = write_step(services.settings, "02-tips", after="0")
+    service.sync_steps(services, now=utcnow() - timedelta(hours=1))
+    confirmed_reader(services, "a@example.net", utcnow())
+    text = broken.read_text(encoding="utf-8")
+    broken.write_text(text.replace("after: 0", "after: soon"), encoding="utf-8")
+    assert service.walk(services).sent == {"weekly/01-welcome": 1}
+    broken.write_text(text, encoding="utf-8")
+    assert service.walk(services).sent == {"weekly/02-tips": 1}

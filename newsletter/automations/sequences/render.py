@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from newsletter.render import RenderedIssue
     from newsletter.services import Services
 
-#: Rendered steps by (file, content hash): a run renders only a step that changed.
-_CACHE: dict[tuple[str, str], RenderedIssue] = {}
+#: Rendered steps by (file, content hash, templates' last change): a run renders only a
+#: step (or an email template) that changed.
+_CACHE: dict[tuple[str, str, float], RenderedIssue] = {}
 _CACHE_SIZE = 64
 _LOCK = threading.Lock()
 
@@ -57,7 +58,7 @@ def render_step(services: Services, slug: str) -> RenderedIssue:
     step = parse_step_file(services.settings, path)
     if step.draft:
         raise SendStateError(f"{display_path(services.settings, path)}: the step is a draft")
-    key = (str(path), step.issue.source_hash)
+    key = (str(path), step.issue.source_hash, _templates_stamp(services))
     with _LOCK:
         cached = _CACHE.get(key)
     if cached is not None:
@@ -70,3 +71,12 @@ def render_step(services: Services, slug: str) -> RenderedIssue:
             _CACHE.clear()
         _CACHE[key] = rendered
     return rendered
+
+
+def _templates_stamp(services: Services) -> float:
+    """The newest modification time among the project's email templates (0 if none)."""
+    folder = services.settings.path(services.settings.templates_dir) / "email"
+    try:
+        return max((entry.stat().st_mtime for entry in folder.iterdir()), default=0.0)
+    except OSError:
+        return 0.0

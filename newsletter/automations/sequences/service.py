@@ -47,6 +47,8 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: (newsletter, name) of the steps whose files are there and valid now.
+    live: set[tuple[str, str]] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, list[str]]:
         """The report as JSON-able lists."""
@@ -78,6 +80,7 @@ def sync_steps(services: Services, *, now: datetime | None = None) -> SyncReport
     files = read_step_files(services.settings)
     report = SyncReport(errors=files.errors, warnings=files.warnings)
     live = {(step.newsletter_id, step.name): step for step in files.steps if not step.draft}
+    report.live = set(live)
     with db.transaction(services.sessions) as session:
         known = {(s.newsletter_id, s.name): s for s in store.all_steps(session)}
         for key, step in live.items():
@@ -123,7 +126,13 @@ def walk(services: Services, *, options: RunOptions | None = None) -> WalkReport
     """
     report = WalkReport(sync=sync_steps(services))
     with services.sessions() as session:
-        steps = store.live_steps(session)
+        # A step whose file is refused right now (being edited, say) waits: it is neither
+        # sent from a stale copy nor skipped.
+        steps = [
+            step
+            for step in store.live_steps(session)
+            if (step.newsletter_id, step.name) in report.sync.live
+        ]
     for _newsletter, grouped in groupby(steps, key=lambda step: step.newsletter_id):
         ordered = list(grouped)
         for index, step in enumerate(ordered):
