@@ -15,6 +15,8 @@
     │       │   └── UnsafeHeaderError    a header value carries a control character (CR/LF…)
     │       └── OutcomeUnknownError      the request went out, its answer was lost
     ├── SchedulerError
+    ├── FeedError                    a feed cannot be added, fetched or read (names its URL)
+    │   └── FeedNotFound             no feed with that id or URL
     └── AccountError                 an editor's account: unknown, a role, a password, a link
 
 The subscriber store has its own root, ``subscribers.errors.SubscriberError``, because
@@ -104,6 +106,18 @@ class OutcomeUnknownError(BackendError):
 
 class SchedulerError(NewsletterError):
     """The scheduler could not do what was asked."""
+
+
+class FeedError(NewsletterError):
+    """A feed cannot be added, fetched or read; the message names its URL."""
+
+    exit_code = 65
+
+
+class FeedNotFound(FeedError):
+    """No feed has the given id or URL."""
+
+    exit_code = 66
 
 
 class AccountError(NewsletterError):

@@ -236,6 +236,23 @@ class SequenceSettings(_Section):
     interval: Duration = timedelta(seconds=15)
 
 
+class FeedsSettings(_Section):
+    """Issues made from RSS/Atom feeds (``newsletter feeds``; docs/automations.md, "Feeds")."""
+
+    #: How often ``serve`` polls each feed (a failing one backs off from there).
+    poll_interval: Duration = timedelta(minutes=15)
+    #: The longest a failing feed waits before its next try (the back-off's cap).
+    backoff_max: Duration = timedelta(hours=24)
+    #: The most one fetch may take, connection to last byte.
+    timeout: Duration = timedelta(seconds=20)
+    #: A larger response is refused unread past this many bytes.
+    max_bytes: int = Field(5_000_000, ge=10_000)
+    max_redirects: int = Field(5, ge=0, le=20)
+    #: In ``schedule`` mode, an entry whose date has passed is sent this long after the
+    #: poll that found it (time for an editor to look, or cancel).
+    schedule_delay: Duration = timedelta(minutes=30)
+
+
 class WebSettings(_Section):
     """The web app: tracking, rate limits, sessions and the proxies it trusts."""
 
@@ -431,6 +448,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     api: ApiSettings = ApiSettings()
     tracking: TrackingSettings = TrackingSettings()
+    feeds: FeedsSettings = FeedsSettings()
     issues_dir: Path = Path("issues")
     sequences: SequenceSettings = SequenceSettings()
     templates_dir: Path = Path("templates")

@@ -5,6 +5,7 @@ from newsletter.cli import (  # noqa: F401
     api_keys,
     core,
     dkim,
+    feeds,
     issues,
     mailbox,
     outgoing_webhooks,

@@ -33,11 +33,15 @@ def scheduler_lifespan(
 
 def _show_scheduler_log() -> None:
     # uvicorn configures only its own loggers; without this, what the scheduler plans,
-    # sends and misses would be invisible in `newsletter serve`'s output.
-    logger = logging.getLogger("newsletter.scheduler")
-    if logger.handlers or logging.getLogger().handlers:
+    # sends and misses (and what the automations write) would be invisible in `newsletter
+    # serve`'s output.
+    if logging.getLogger().handlers:
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    for name in ("newsletter.scheduler", "newsletter.automations"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            continue
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

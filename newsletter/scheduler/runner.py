@@ -9,9 +9,11 @@ Three kinds of jobs run in one ``BackgroundScheduler``:
   ``newsletter schedule``/``cancel``/``issues sync`` run elsewhere is picked up at once,
   and mirror each send's outcome onto its issue;
 - ``sync`` — every ``scheduler.sync_interval``: sync ``issues/`` into the database; a
-  watcher (:mod:`newsletter.scheduler.watch`) also syncs as soon as a file there is saved.
+  watcher (:mod:`newsletter.scheduler.watch`) also syncs as soon as a file there is saved;
 - ``ad_notices`` — every few minutes: the advertising consent notices
-  (:mod:`newsletter.advertising.notices`).
+  (:mod:`newsletter.advertising.notices`);
+- ``feeds`` — every minute (or ``feeds.poll_interval`` when shorter): poll the due feeds
+  into ``issues/`` (:mod:`newsletter.automations.feeds`); ``mailbox`` likewise for bounces.
 
 Nothing is kept only in memory: after a restart the first reconcile sends what fell due
 within ``scheduler.max_lateness`` and marks the rest ``missed``.
@@ -54,6 +56,8 @@ Clock = Callable[[], datetime]
 JOB_PREFIX = "issue:"
 #: How long after a start that created no send the issue is tried again.
 DEFAULT_LEASE = timedelta(minutes=2)
+#: How often serve looks for due feeds (each feed is polled every feeds.poll_interval).
+FEEDS_TICK = timedelta(minutes=1)
 #: Issue statuses the scheduler may still change.
 OPEN = (IssueStatus.SCHEDULED, IssueStatus.MISSED, IssueStatus.SENDING)
 #: A finished send, as the status its issue takes (any other send status: ``sending``).
@@ -133,6 +137,7 @@ class IssueScheduler:
         self._add_ad_notices_job()
         self._add_sunset_job()
         self._add_sequences_job()
+        self._add_feeds_job()
         self._aps.start()
         if self._sync is not None:
             settings = self.services.settings
@@ -209,6 +214,24 @@ class IssueScheduler:
             if error not in self._reported_step_errors:
                 self._reported_step_errors.add(error)
                 log.warning("sequences: %s", error)
+
+    def _add_feeds_job(self) -> None:
+        every = min(self.services.settings.feeds.poll_interval, FEEDS_TICK).total_seconds()
+        if every > 0:
+            self._aps.add_job(self.poll_feeds, "interval", seconds=every, id="feeds")
+
+    def poll_feeds(self) -> None:
+        """Poll the feeds that are due (docs/automations.md, "Feeds"), then sync at once
+        when one wrote an issue file; a failure is logged and the next tick tries again."""
+        from newsletter.automations.feeds.service import poll_due
+
+        try:
+            reports = poll_due(self.services)
+        except Exception:
+            log.exception("feeds: polling failed; the next tick tries again")
+            return
+        if any(report.created or report.updated for report in reports):
+            self.sync_issues()
 
     def shutdown(self) -> None:
         """Stop scheduling; a send already running finishes in its thread."""
