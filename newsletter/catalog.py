@@ -33,6 +33,7 @@ from newsletter.issues import (
 )
 from newsletter.models import Issue, IssueStatus
 from newsletter.services import Services
+from newsletter.timing.plan import LOCAL
 
 #: Statuses a sync may change; the others belong to the sending side.
 EDITABLE = (IssueStatus.DRAFT, IssueStatus.SCHEDULED, IssueStatus.MISSED)
@@ -134,7 +135,14 @@ def _sync_one(session: Session, row: Issue | None, issue: ParsedIssue, report: S
     if row.status == IssueStatus.CANCELLED and not changed:
         report.unchanged.append(issue.slug)
         return
-    if not changed and not moved and _status_after(row.status, wanted) == row.status:
+    # The same file planned anew (the newsletter's quiet hours changed in config.yaml).
+    replanned = row.publish_at != issue.publish_at or row.moved_from != issue.moved_from
+    if (
+        not changed
+        and not moved
+        and not replanned
+        and _status_after(row.status, wanted) == row.status
+    ):
         report.unchanged.append(issue.slug)
         return
     if row.publish_at != issue.publish_at and wanted == IssueStatus.SCHEDULED:
@@ -159,6 +167,9 @@ def _fields(issue: ParsedIssue) -> dict[str, object]:
         "subject": issue.subject,
         "preheader": issue.preheader,
         "publish_at": issue.publish_at,
+        "deliver": LOCAL if issue.local_wall is not None else "",
+        "local_wall": issue.local_wall.isoformat() if issue.local_wall is not None else "",
+        "moved_from": issue.moved_from,
         "source_path": str(issue.source_path),
         "source_hash": issue.source_hash,
     }

@@ -128,6 +128,15 @@ def check_rendered(settings: Settings, issue: ParsedIssue, rendered: RenderedIss
                 "preferences and view-in-browser links",
             )
         )
+    if issue.local_with_offset:
+        report.errors.append(
+            Finding(
+                "deliver_local_offset",
+                f"deliver: local needs a date without an offset (a wall time such as "
+                f"{issue.publish_at_local:%Y-%m-%d %H:%M}): each reader gets it at that time "
+                "in their own timezone",
+            )
+        )
     report.warnings.extend(Finding("parse_warning", warning) for warning in issue.warnings)
     _check_advertising(settings, issue, html, text, values["unsubscribe_url"], report)
     for level, code, message in ab_findings(settings, issue):

@@ -30,6 +30,7 @@ from newsletter.abtest.spec import AbTest, parse_ab_test
 from newsletter.errors import ConfigError, IssueError, IssueNotFound
 from newsletter.header_values import unsafe_in_header
 from newsletter.settings import Settings
+from newsletter.timing.plan import LOCAL, has_offset, plan_instant
 
 ISSUE_SUFFIXES = (".md", ".markdown", ".txt")
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
@@ -70,6 +71,12 @@ class ParsedIssue:
     ad: bool = False  # 영리목적 광고성 정보 (docs/advertising.md)
     #: ``subjects:`` + ``ab_test:`` (newsletter/abtest/spec.py); ``subject`` is then the first.
     ab_test: AbTest | None = None
+    #: ``deliver: local``: the naive wall time each reader gets it at in their own zone.
+    local_wall: datetime | None = None
+    #: The instant before the newsletter's quiet hours moved ``publish_at`` (None: not moved).
+    moved_from: datetime | None = None
+    #: ``deliver: local`` was asked for with a date that has an offset (``check`` errors).
+    local_with_offset: bool = False
 
 
 class _YamlNoDates(yaml.SafeLoader):
@@ -304,6 +311,16 @@ def parse_issue_text(
     if not slug:
         raise IssueError(f"{where}:{at.get('slug', 1)}: empty slug")
     ab_test = parse_ab_test(data, at, where)
+    local = _deliver(data, at, where)
+    local_with_offset = local and has_offset(publish_local)
+    if local_with_offset:
+        warnings.append(
+            f"{where}:{at.get('date', 1)}: deliver: local needs a date without an offset; "
+            "sent at the exact instant instead"
+        )
+    planned = plan_instant(
+        settings, newsletter_id, publish_local, local=local and not local_with_offset
+    )
     return ParsedIssue(
         slug=slug,
         newsletter_id=newsletter_id,
@@ -314,7 +331,7 @@ def parse_issue_text(
         categories=_words(data.get("categories") or data.get("category")),
         tags=_words(data.get("tags")),
         draft=_draft(data, at, where, warnings),
-        publish_at=publish_local.astimezone(UTC),
+        publish_at=planned.publish_at,
         publish_at_local=publish_local,
         body=body.strip("\n") + "\n",
         source_path=path,
@@ -323,6 +340,22 @@ def parse_issue_text(
         extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
         ad=_ad(data, at, where),
         ab_test=ab_test,
+        local_wall=planned.local_wall,
+        moved_from=planned.moved_from,
+        local_with_offset=local_with_offset,
+    )
+
+
+def _deliver(data: dict[str, Any], at: dict[str, int], where: str) -> bool:
+    """``deliver: local`` → True; absent → False; anything else is refused."""
+    value = _text(data.get("deliver")).lower()
+    if value in ("", "now", "all", "site"):
+        return False
+    if value == LOCAL:
+        return True
+    raise IssueError(
+        f"{where}:{at.get('deliver', 1)}: deliver: {value!r} is not known (use `deliver: local` "
+        "for each reader's own timezone, or leave it out)"
     )
 
 
@@ -345,6 +378,7 @@ _KNOWN_KEYS = {
     "title", "date", "newsletter", "subject", "preheader", "description", "author",
     "categories", "category", "tags", "draft", "slug", "published", "ad",
     "subjects", "ab_test",
+    "deliver",
 }  # fmt: skip
 
 

@@ -36,6 +36,7 @@ from pydantic import (
 
 from newsletter.errors import ConfigError
 from newsletter.header_values import unsafe_in_header
+from newsletter.timing.quiet import QuietHours, parse_window
 
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
@@ -390,6 +391,21 @@ class NewsletterSettings(_Section):
     utm: dict[UtmKey, str] = Field(default_factory=dict)
     #: Re-engagement of inactive readers (``{after_issues: 10, grace: 14d}``); off when unset.
     sunset: SunsetSettings | None = None
+    #: ``"21:00-08:00"`` (site timezone): an issue due inside it goes at its end
+    #: (docs/scheduler.md, "Quiet hours"); "" for none.
+    quiet_hours: str = ""
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        if value.strip():
+            parse_window(value)
+        return value.strip()
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        """The quiet-hours window, if any."""
+        return parse_window(self.quiet_hours) if self.quiet_hours else None
 
     @field_validator("tracking", mode="before")
     @classmethod

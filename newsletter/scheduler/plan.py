@@ -35,8 +35,8 @@ def decide(
     lateness = now - instant
     if lateness < timedelta(0):
         return Decision(Action.WAIT, instant, lateness)
-    if lateness > max_lateness:
-        return Decision(Action.MISS, instant, lateness)
+    if now - issue.last_instant > max_lateness:
+        return Decision(Action.MISS, instant, now - issue.last_instant)
     claimed_recently = (
         issue.fired_for == instant and issue.fired_at is not None and now - issue.fired_at < lease
     )

@@ -410,8 +410,8 @@ class IssueScheduler:
             issue = store.issue_by_slug(session, slug)
         if issue is None or issue.status != IssueStatus.SCHEDULED or issue.instant != instant:
             return None
-        if lateness > self._max_lateness:
-            decision = Decision(Action.MISS, instant, lateness)
+        if started - issue.last_instant > self._max_lateness:
+            decision = Decision(Action.MISS, instant, started - issue.last_instant)
             self._settle(issue, IssueStatus.MISSED, missed_note(decision, self._max_lateness))
             return None
         if not self._claim(issue.id, instant, started):

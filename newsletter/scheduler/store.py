@@ -42,11 +42,24 @@ class ScheduledIssue:
     fired_for: datetime | None
     fired_at: datetime | None
     note: str
+    deliver: str = ""
+    local_wall: str = ""
 
     @property
     def instant(self) -> datetime:
         """When it goes out: the editor's override if any, else the file's date."""
         return self.override_at or self.publish_at
+
+    @property
+    def last_instant(self) -> datetime:
+        """The instant its lateness is judged by: for ``deliver: local`` (without an
+        override) the last wave's possible instant (UTC-12), since each wave's lateness is
+        judged by itself (``newsletter.timing.waves``); else :attr:`instant`."""
+        if self.deliver == "local" and self.local_wall and self.override_at is None:
+            from newsletter.timing.plan import last_possible
+
+            return last_possible(datetime.fromisoformat(self.local_wall))
+        return self.instant
 
 
 def _issues(session: Session, *where: ColumnElement[bool]) -> list[ScheduledIssue]:
@@ -61,6 +74,8 @@ def _issues(session: Session, *where: ColumnElement[bool]) -> list[ScheduledIssu
         IssueSchedule.fired_for.label("fired_for"),
         IssueSchedule.fired_at.label("fired_at"),
         func.coalesce(IssueSchedule.note, "").label("note"),
+        Issue.deliver.label("deliver"),
+        Issue.local_wall.label("local_wall"),
     ).outerjoin(IssueSchedule, IssueSchedule.issue_id == Issue.id)
     rows = session.execute(query.where(*where).order_by(Issue.id)).all()
     return [ScheduledIssue(**row._mapping) for row in rows]

@@ -11,7 +11,7 @@ instant form a wave; the ledger's rows carry it in ``deliveries.due_at``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -25,9 +25,6 @@ from subscribers.db import utcnow
 from subscribers.models import Subscriber
 
 LOCAL = "local"
-#: The earliest and latest offsets any zone has (Pacific/Kiritimati, Etc/GMT+12).
-EARLIEST_OFFSET = timedelta(hours=14)
-LATEST_OFFSET = timedelta(hours=-12)
 
 
 @lru_cache(maxsize=1)
@@ -66,23 +63,13 @@ def waves_for(wall: datetime, zones: list[str], site_zone: ZoneInfo) -> list[Wav
     return sorted(found, key=lambda wave: (wave.due_at, wave.zone))
 
 
-def first_possible(wall: datetime) -> datetime:
-    """When the wall time first comes anywhere on Earth (UTC+14): the send's fan-out."""
-    return (wall - EARLIEST_OFFSET).replace(tzinfo=UTC)
-
-
-def last_possible(wall: datetime) -> datetime:
-    """When the wall time comes last on Earth (UTC-12)."""
-    return (wall - LATEST_OFFSET).replace(tzinfo=UTC)
-
-
 def due_expression(
     services: Services, session: Session, slug: str, newsletter_id: str
 ) -> ColumnElement[datetime] | None:
     """Each reader's due instant as SQL over ``subscribers.timezone`` (None: not local)."""
     issue = store.local_issue(session, slug)
-    if issue is None or issue.deliver != LOCAL or not issue.local_wall:
-        return None
+    if issue is None or issue.deliver != LOCAL or not issue.local_wall or issue.overridden:
+        return None  # an editor's `schedule --at` is one exact instant for everyone
     wall = parse_wall(issue.local_wall)
     site_zone = services.settings.site.tz
     zones = store.audience_zones(session, newsletter_id, now=utcnow())

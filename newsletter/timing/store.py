@@ -239,6 +239,7 @@ class LocalIssue:
 
     deliver: str
     local_wall: str
+    overridden: bool
 
 
 def local_issue(session: Session, slug: str) -> LocalIssue | None:
@@ -246,6 +247,12 @@ def local_issue(session: Session, slug: str) -> LocalIssue | None:
     from newsletter.models import Issue
 
     row = session.execute(
-        select(Issue.deliver, Issue.local_wall).where(Issue.slug == slug)
+        select(Issue.deliver, Issue.local_wall, Issue.scheduled_at_override).where(
+            Issue.slug == slug
+        )
     ).one_or_none()
-    return None if row is None else LocalIssue(row.deliver or "", row.local_wall or "")
+    if row is None:
+        return None
+    return LocalIssue(
+        row.deliver or "", row.local_wall or "", row.scheduled_at_override is not None
+    )
