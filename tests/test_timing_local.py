@@ -5,10 +5,12 @@ the outbox backend; a settable clock stands in for the passing hours."""
 
 from __future__ import annotations
 
+import json
 import mailbox
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -299,3 +301,50 @@ def test_an_unknown_stored_zone_reads_as_the_site_zone(
     _write(services, "morning", "2026-03-10 09:00")
     send_id = _start(services, "morning", clock)
     assert _due_by_zone(services, send_id) == {"Mars/Olympus": _utc(2026, 3, 10, 0, 0)}
+
+
+def test_sends_show_reports_progress_per_wave(
+    services: Services, config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from newsletter.cli import app
+
+    clock = patch_clock(monkeypatch, _utc(2026, 1, 1))
+    _readers(services)
+    _write(services, "morning", "2026-03-10 09:00")
+    send_id = _start(services, "morning", clock)
+    clock.set(_utc(2026, 3, 10, 0, 0))
+    for found in engine.abandoned_sends(services):
+        engine.take_over(services, found)
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["--config", str(config_path), "sends", "show", str(send_id), "--json"]
+    )
+    assert result.exit_code == 0, result.stdout
+    shown = json.loads(result.stdout)
+    assert shown["status"] == "waiting"
+    assert shown["next_due_at"] == "2026-03-10T08:00:00+00:00"
+    assert shown["waves"] == [
+        {
+            "due_at": "2026-03-10T00:00:00+00:00",
+            "total": 3,
+            "counts": {"accepted": 3},
+            "state": "done",
+        },
+        {
+            "due_at": "2026-03-10T08:00:00+00:00",
+            "total": 2,
+            "counts": {"pending": 2},
+            "state": "waiting",
+        },
+        {
+            "due_at": "2026-03-10T13:00:00+00:00",
+            "total": 2,
+            "counts": {"pending": 2},
+            "state": "waiting",
+        },
+    ]
+    text = runner.invoke(app, ["--config", str(config_path), "sends", "show", str(send_id)])
+    assert "waves: 3; next at 2026-03-10T08:00:00+00:00" in text.stdout
+    assert "2026-03-10T00:00:00+00:00: done, 3 (accepted 3)" in text.stdout

@@ -275,6 +275,13 @@ def _report_lines(r: SendReport) -> list[str]:
     if r.error:
         lines.append(f"  error: {r.error}")
     lines += [f"  {n} × {reason}" for reason, n in r.errors]
+    if r.waves:
+        waiting = f"; next at {r.next_due_at}" if r.next_due_at and r.status == "waiting" else ""
+        lines.append(f"  waves: {len(r.waves)}{waiting}")
+    for wave in r.waves:
+        shown = ", ".join(f"{k} {v}" for k, v in wave["counts"].items())
+        due = wave["due_at"] or "at once"
+        lines.append(f"    {due}: {wave['state']}, {wave['total']} ({shown})")
     if r.ab_test is not None:
         lines += ab_lines(r.ab_test)
     return lines

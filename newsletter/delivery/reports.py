@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from newsletter.delivery.models import Send
 from newsletter.delivery.retry import RetryPolicy, with_retries
 from newsletter.errors import PermanentBackendError, SendNotFound
 from newsletter.services import Services
+from newsletter.timing import waves
 from subscribers.db import utcnow
 from subscribers.queries import count_eligible
 
@@ -59,6 +61,13 @@ class SendReport:
     finished_at: str = ""
     #: An A/B send's test: each subject's figures and the verdict (newsletter/abtest/).
     ab_test: AbReport | None = None
+    #: Waves (``deliver: local``, an A/B remainder), earliest first; empty when every row
+    #: was due at once. Each: ``due_at`` (ISO, "" for at once), ``total``, ``counts``
+    #: (``missed`` apart from ``skipped``) and ``state`` (``done``, ``sending``,
+    #: ``waiting``, ``missed``).
+    waves: list[dict[str, Any]] = field(default_factory=list)
+    #: When a ``waiting`` send is taken again (ISO; "" when nothing waits).
+    next_due_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,36 @@ def _report(session: Session, send: Send) -> SendReport:
         started_at=_iso(send.started_at),
         finished_at=_iso(send.finished_at),
         ab_test=ab_report(session, send.id),
+        waves=wave_lines(session, send.id),
+        next_due_at=_iso(send.next_due_at),
     )
+
+
+def wave_lines(session: Session, send_id: int) -> list[dict[str, Any]]:
+    """The send's waves as plain data (``sends show --json``, the admin send page)."""
+    found = waves.progress(session, send_id)
+    if all(wave.due_at is None for wave in found):
+        return []
+    return [
+        {
+            "due_at": _iso(wave.due_at),
+            "total": wave.total,
+            "counts": dict(sorted(wave.counts.items())),
+            "state": wave_state(wave.counts),
+        }
+        for wave in found
+    ]
+
+
+def wave_state(counts: dict[str, int]) -> str:
+    """``sending``, ``waiting`` (rows not sent yet), ``missed`` or ``done``."""
+    if counts.get("sending"):
+        return "sending"
+    if counts.get("pending"):
+        return "waiting"
+    if counts.get("missed") and not counts.get("accepted"):
+        return "missed"
+    return "done"
 
 
 def sending_seconds(spans: Sequence[tuple[datetime, datetime]]) -> float:

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from newsletter import db
 from newsletter.accounts import store as account_store
 from newsletter.accounts.models import AdminSessionRow
@@ -25,7 +27,7 @@ from newsletter.check import CheckReport, check_issue
 from newsletter.delivery import engine
 from newsletter.delivery import store as delivery_store
 from newsletter.delivery.models import SendStatus
-from newsletter.delivery.reports import prefix_for_test_copy, sending_seconds
+from newsletter.delivery.reports import prefix_for_test_copy, sending_seconds, wave_state
 from newsletter.delivery.transactional import send_transactional
 from newsletter.errors import SendStateError
 from newsletter.events.store import count_events, outcome_counts
@@ -35,6 +37,7 @@ from newsletter.scheduler import store as schedule_store
 from newsletter.scheduler.instants import parse_instant
 from newsletter.scheduler.service import SCHEDULABLE, ScheduleResult, cancel_issue, schedule_issue
 from newsletter.services import Services
+from newsletter.timing import waves
 from newsletter.tracking.privacy import erase_clicks
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin.auth import SESSION_MAX_AGE, AdminSession
@@ -226,7 +229,7 @@ def pause(services: Services, send_id: int, *, actor: str) -> None:
             SendStatus.PAUSED,
             now=utcnow(),
             error=f"paused by {actor}",
-            only_from=[SendStatus.SENDING, SendStatus.QUEUED],
+            only_from=[SendStatus.SENDING, SendStatus.QUEUED, SendStatus.WAITING],
         )
         if not changed:
             raise SendStateError(f"send {send_id} is not running")
@@ -267,6 +270,11 @@ class SendReport:
     timeline: list[tuple[int, int]] = field(default_factory=list)
     #: Time spent sending (the union of the batches' spans; see delivery.reports).
     sending_seconds: float = 0.0
+    #: Waves (docs/delivery.md): (due instant or None, rows, counts, state); empty when
+    #: every row was due at once.
+    waves: list[tuple[datetime | None, int, dict[str, int], str]] = field(default_factory=list)
+    #: When a ``waiting`` send goes on.
+    next_due_at: datetime | None = None
 
     @property
     def settled(self) -> int:
@@ -317,7 +325,18 @@ def send_report(services: Services, send_id: int) -> SendReport:
             finished_at=send.finished_at,
             timeline=admin_store.send_timeline(session, send_id),
             sending_seconds=sending_seconds(delivery_store.batch_spans(session, send_id)),
+            waves=_waves(session, send_id),
+            next_due_at=send.next_due_at,
         )
+
+
+def _waves(
+    session: Session, send_id: int
+) -> list[tuple[datetime | None, int, dict[str, int], str]]:
+    found = waves.progress(session, send_id)
+    if all(wave.due_at is None for wave in found):
+        return []
+    return [(w.due_at, w.total, w.counts, wave_state(w.counts)) for w in found]
 
 
 def unsubscribe_person(services: Services, subscriber_id: int, *, actor: str) -> list[str]:
