@@ -9,6 +9,7 @@
     ├── DeliveryError                a send could not proceed
     │   ├── SendNotFound
     │   ├── SendStateError           the send is not in a state that allows this
+    │   │   └── QuietHoursError      `send --now` inside the newsletter's quiet hours (--force)
     │   └── BackendError             the provider or server refused or failed
     │       ├── TransientBackendError    worth retrying (429, 5xx, timeouts, 4xx SMTP)
     │       ├── PermanentBackendError    not worth retrying (other 4xx, 5xx SMTP)
@@ -71,6 +72,10 @@ class SendNotFound(DeliveryError):
 
 class SendStateError(DeliveryError):
     """The send is not in a state that allows the requested change."""
+
+
+class QuietHoursError(SendStateError):
+    """A send started by hand inside the newsletter's quiet hours, without ``--force``."""
 
 
 class BackendError(DeliveryError):

@@ -279,9 +279,16 @@ def _status(row: dict[str, Any]) -> str:
 
 
 def _next_send(row: dict[str, Any]) -> str:
-    """The scheduler's next send in local time and UTC, and who overrode the file's date."""
+    """The scheduler's next send in local time and UTC, and who overrode the file's date;
+    for ``deliver: local`` the readers' wall time, and the instant quiet hours moved."""
     override = f"\n(override by {row['override_by']})" if row.get("override_by") else ""
-    return f"{row.get('next_send', '')}{override}"
+    local = (
+        f"{row['local_time']} in each reader's timezone, from "
+        if row.get("deliver") and row.get("next_send")
+        else ""
+    )
+    quiet = f"\n({row['quiet_note']})" if row.get("quiet_note") and row.get("next_send") else ""
+    return f"{local}{row.get('next_send', '')}{override}{quiet}"
 
 
 @issues_app.command("show")

@@ -36,6 +36,9 @@ def send(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     test: list[str] = typer.Option([], "--test", help="Send a test copy to this address only."),
     processes: int = PROCESSES,
+    force: bool = typer.Option(
+        False, "--force", help="With --now: send even inside the newsletter's quiet hours."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Send an issue now, try it (--dry-run), or send test copies (--test EMAIL...)."""
@@ -52,6 +55,10 @@ def send(
         send_test(svc, slug, to=test)
         _out(as_json, {"slug": slug, "test_to": test}, [f"{slug}: test sent to {', '.join(test)}"])
     else:
+        if not force:
+            from newsletter.timing.guard import refuse_send_in_quiet_hours
+
+            refuse_send_in_quiet_hours(svc, slug)
         with _progress_bar(enabled=not as_json) as progress:
             options = RunOptions(progress=progress, helper_processes=processes - 1)
             result = start_send(svc, slug, options=options)

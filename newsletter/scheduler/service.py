@@ -20,6 +20,7 @@ from newsletter.models import IssueStatus
 from newsletter.scheduler import store
 from newsletter.scheduler.instants import Instant, describe
 from newsletter.services import Services
+from newsletter.settings import Settings
 from subscribers.db import utcnow
 
 #: Statuses an editor may (re)schedule from.
@@ -78,12 +79,15 @@ def schedule_issue(
         if issue.status not in SCHEDULABLE:
             raise SchedulerError(_refusal(slug, issue.status))
         instant = at.utc if at else issue.publish_at
+        moved_note = ""
+        if at is not None:
+            instant, moved_note = _through_quiet_hours(services.settings, issue, instant)
         if instant <= now:
             raise SchedulerError(
                 f"{slug}: {describe(instant, zone)} is in the past; pick a later --at, "
                 f"or send it now with `newsletter send {slug} --now`"
             )
-        store.set_override(session, issue.id, at=at.utc if at else None, by=by, now=now)
+        store.set_override(session, issue.id, at=instant if at else None, by=by, now=now)
         store.set_status(
             session, issue.id, to=IssueStatus.SCHEDULED, only_from=SCHEDULABLE, note=""
         )
@@ -93,7 +97,24 @@ def schedule_issue(
         instant,
         describe(instant, zone),
         at is not None,
-        at.note if at else "",
+        "; ".join(note for note in (at.note if at else "", moved_note) if note),
+    )
+
+
+def _through_quiet_hours(
+    settings: Settings, issue: store.ScheduledIssue, instant: datetime
+) -> tuple[datetime, str]:
+    """``--at`` inside the newsletter's quiet hours moves to their end, with a note."""
+    from newsletter.timing.plan import move_instant
+
+    planned = move_instant(settings, issue.newsletter_id, instant)
+    if planned.moved_from is None:
+        return instant, ""
+    zone = settings.site.tz
+    window = settings.newsletter(issue.newsletter_id).quiet
+    return planned.publish_at, (
+        f"{describe(instant, zone)} is inside quiet hours {window}: "
+        f"moved to {describe(planned.publish_at, zone)}"
     )
 
 
@@ -145,7 +166,10 @@ def schedule_summaries(services: Services) -> dict[str, dict[str, str]]:
     zone = services.settings.site.tz
     with services.sessions() as session:
         views = store.all_schedules(session)
-    return {slug: _summary(view, zone) for slug, view in views.items()}
+    return {
+        slug: {**_summary(view, zone), **timing_summary(services.settings, view)}
+        for slug, view in views.items()
+    }
 
 
 def _summary(view: store.ScheduledIssue, zone: ZoneInfo) -> dict[str, str]:
@@ -155,4 +179,29 @@ def _summary(view: store.ScheduledIssue, zone: ZoneInfo) -> dict[str, str]:
         "send_at": view.instant.astimezone(UTC).isoformat(),
         "override_by": view.override_by if view.override_at else "",
         "schedule_note": view.note,
+    }
+
+
+def timing_summary(settings: Settings, view: store.ScheduledIssue) -> dict[str, str]:
+    """What listings add for `deliver: local` and quiet hours (docs/scheduler.md).
+
+    ``deliver`` (``local`` or ""), ``local_time`` (the wall time each reader gets it at),
+    ``moved_from`` (the instant before quiet hours moved it, ISO) and ``quiet_note`` (one
+    line for people).
+    """
+    zone = settings.site.tz
+    local = view.deliver == "local" and bool(view.local_wall) and view.override_at is None
+    note = ""
+    if view.moved_from is not None and view.override_at is None:
+        window = settings.newsletter(view.newsletter_id).quiet
+        note = f"moved from {describe(view.moved_from, zone)} by quiet hours {window or ''}"
+    return {
+        "deliver": "local" if local else "",
+        "local_time": view.local_wall.replace("T", " ")[:16] if local else "",
+        "moved_from": (
+            view.moved_from.astimezone(UTC).isoformat()
+            if view.moved_from is not None and view.override_at is None
+            else ""
+        ),
+        "quiet_note": note.strip(),
     }

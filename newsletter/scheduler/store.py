@@ -44,6 +44,7 @@ class ScheduledIssue:
     note: str
     deliver: str = ""
     local_wall: str = ""
+    moved_from: datetime | None = None
 
     @property
     def instant(self) -> datetime:
@@ -76,6 +77,7 @@ def _issues(session: Session, *where: ColumnElement[bool]) -> list[ScheduledIssu
         func.coalesce(IssueSchedule.note, "").label("note"),
         Issue.deliver.label("deliver"),
         Issue.local_wall.label("local_wall"),
+        Issue.moved_from.label("moved_from"),
     ).outerjoin(IssueSchedule, IssueSchedule.issue_id == Issue.id)
     rows = session.execute(query.where(*where).order_by(Issue.id)).all()
     return [ScheduledIssue(**row._mapping) for row in rows]

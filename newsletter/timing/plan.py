@@ -84,3 +84,20 @@ def plan_instant(
 def move_instant(settings: Settings, newsletter_id: str, instant: datetime) -> Planned:
     """An exact instant (``schedule --at``, the admin) through the newsletter's quiet hours."""
     return plan_instant(settings, newsletter_id, instant, local=False)
+
+
+def refuse_in_quiet_hours(settings: Settings, newsletter_id: str, now: datetime) -> None:
+    """:class:`QuietHoursError` when ``now`` is inside the newsletter's quiet hours."""
+    from newsletter.errors import QuietHoursError
+
+    window = settings.newsletter(newsletter_id).quiet
+    if window is None:
+        return
+    wall = now.astimezone(settings.site.tz).replace(tzinfo=None)
+    moved = window.move(wall)
+    if moved is None:
+        return
+    raise QuietHoursError(
+        f"{newsletter_id} is in its quiet hours ({window}, {settings.site.timezone}) until "
+        f"{moved:%H:%M}: use --force to send now anyway"
+    )

@@ -38,6 +38,7 @@ from newsletter.scheduler.instants import parse_instant
 from newsletter.scheduler.service import SCHEDULABLE, ScheduleResult, cancel_issue, schedule_issue
 from newsletter.services import Services
 from newsletter.timing import waves
+from newsletter.timing.guard import refuse_send_in_quiet_hours
 from newsletter.tracking.privacy import erase_clicks
 from newsletter.web.admin import store as admin_store
 from newsletter.web.admin.auth import SESSION_MAX_AGE, AdminSession
@@ -189,12 +190,17 @@ def audience(services: Services, newsletter_id: str) -> int:
         return count_eligible(session, newsletter_id)
 
 
-def send_now(services: Services, slug: str, *, executor: Executor, actor: str) -> int:
+def send_now(
+    services: Services, slug: str, *, executor: Executor, actor: str, force: bool = False
+) -> int:
     """Start sending ``slug`` now (in the background); returns the send id.
 
     The issue moves to ``sending`` first, so the scheduler follows this send instead of
-    firing its own at the file's date (one send per issue either way).
+    firing its own at the file's date (one send per issue either way). Inside the
+    newsletter's quiet hours it raises ``QuietHoursError`` unless ``force``.
     """
+    if not force:
+        refuse_send_in_quiet_hours(services, slug)
     with db.transaction(services.sessions) as session:
         issue = schedule_store.issue_by_slug(session, slug)
         if issue is None or issue.status not in (*SCHEDULABLE, IssueStatus.SENDING):

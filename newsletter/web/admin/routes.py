@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.accounts import service as account_service
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, QuietHoursError
 from newsletter.tracking.report import engagement_csv, engagement_for_send, recent_engagement
 from newsletter.web.admin import accounts as admin_accounts
 from newsletter.web.admin import actions
@@ -131,7 +131,14 @@ def issues(request: Request, editor: ViewerDep, services: ServicesDep) -> Respon
     with services.sessions() as session:
         rows = admin_store.issue_rows(session)
         log = admin_store.admin_actions(session, limit=15)
-    context = {"issues": rows, "log": log, "failures": actions.login_failures(services)}
+    context = {
+        "issues": rows,
+        "log": log,
+        "failures": actions.login_failures(services),
+        "quiet_windows": {
+            n.id: n.quiet_hours for n in services.settings.newsletters if n.quiet_hours
+        },
+    }
     return render(request, "issues.html", context, editor=editor)
 
 
@@ -254,13 +261,32 @@ def confirm_send(
 
 @router.post("/issues/{slug}/send")
 def send_now(
-    request: Request, editor: FormEditorDep, row: KnownIssueDep, services: ServicesDep
+    request: Request,
+    editor: FormEditorDep,
+    row: KnownIssueDep,
+    services: ServicesDep,
+    force: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    """Start the send now (after the confirmation page) and follow it."""
+    """Start the send now (after the confirmation page) and follow it.
+
+    Inside the newsletter's quiet hours the confirmation page comes back once more, saying
+    so, with a button that insists (``force``).
+    """
     try:
         send_id = actions.send_now(
-            services, row.slug, executor=executor(request), actor=editor.actor
+            services,
+            row.slug,
+            executor=executor(request),
+            actor=editor.actor,
+            force=force == "yes",
         )
+    except QuietHoursError as exc:
+        context = {
+            "issue": row,
+            "audience": actions.audience(services, row.newsletter_id),
+            "quiet": str(exc),
+        }
+        return render(request, "send_confirm.html", context, editor=editor, status_code=409)
     except NewsletterError as exc:
         return _issue_page(request, editor, services, row, error=str(exc), status_code=409)
     return redirect(f"/admin/sends/{send_id}")

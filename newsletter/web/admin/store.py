@@ -31,6 +31,10 @@ class IssueRow:
     overridden: bool
     send_id: int | None
     send_status: str | None
+    #: The instant before quiet hours moved it (None: not moved, or overridden).
+    moved_from: datetime | None = None
+    #: ``deliver: local``: the wall time each reader gets it at (``2026-03-10 09:00``).
+    local_time: str = ""
 
 
 def issue_rows(session: Session) -> list[IssueRow]:
@@ -50,6 +54,12 @@ def issue_rows(session: Session) -> list[IssueRow]:
             overridden=issue.scheduled_at_override is not None,
             send_id=send_id,
             send_status=send_status,
+            moved_from=issue.moved_from if issue.scheduled_at_override is None else None,
+            local_time=(
+                issue.local_wall.replace("T", " ")[:16]
+                if issue.deliver == "local" and issue.scheduled_at_override is None
+                else ""
+            ),
         )
         for issue, send_id, send_status in session.execute(query)
     ]
