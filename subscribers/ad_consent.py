@@ -166,6 +166,17 @@ def consents_of(session: Session, subscriber_id: int) -> dict[str, AdConsent]:
     return {row.newsletter_id: row for row in rows}
 
 
+def given_pairs(session: Session, subscriber_ids: Sequence[int]) -> set[tuple[int, str]]:
+    """(person, newsletter) pairs with an active advertising consent, among these people."""
+    if not subscriber_ids:
+        return set()
+    query = select(AdConsent.subscriber_id, AdConsent.newsletter_id).where(
+        AdConsent.subscriber_id.in_(list(subscriber_ids)),
+        AdConsent.status == AdConsentStatus.GIVEN,
+    )
+    return {(int(sid), str(nl)) for sid, nl in session.execute(query)}
+
+
 def given_newsletters(session: Session, subscriber_id: int) -> list[str]:
     """The newsletters whose advertising the person agreed to, by id."""
     return sorted(

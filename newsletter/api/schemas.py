@@ -40,6 +40,11 @@ class SubscriberCreate(Strict):
     consent: Consent | None = None
     timezone: str = Field("", max_length=64)
     locale: Literal["", "ko", "en"] = ""
+    ad_consent: bool = Field(
+        False,
+        description="also agrees to these newsletters' advertising (docs/advertising.md); "
+        "with double opt-in it takes effect on confirmation",
+    )
 
 
 class SubscriberUpdate(Strict):
@@ -48,6 +53,11 @@ class SubscriberUpdate(Strict):
     name: str | None = Field(None, max_length=200)
     newsletters: list[NewsletterId] | None = Field(None, max_length=50)
     timezone: str | None = Field(None, max_length=64)
+    ad_consent: dict[NewsletterId, bool] | None = Field(
+        None,
+        max_length=50,
+        description="newsletter id → advertising consent given (true) or withdrawn (false)",
+    )
 
 
 class UnsubscribeRequest(Strict):
@@ -64,6 +74,7 @@ class SubscriptionOut(BaseModel):
     created_at: datetime
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
+    ad_consent: bool = False  # an active advertising consent for this newsletter
 
 
 class SubscriberOut(BaseModel):

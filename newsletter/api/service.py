@@ -26,7 +26,7 @@ from newsletter.services import Services
 from newsletter.settings import NewsletterSettings
 from newsletter.tracking.privacy import erase_clicks
 from newsletter.tracking.report import engagement_for_send
-from subscribers import privacy, service
+from subscribers import ad_consent, privacy, service
 from subscribers.addresses import parse_address
 from subscribers.errors import InvalidAddress, SubscriberNotFound
 from subscribers.events import How
@@ -116,6 +116,7 @@ def create_subscriber(
             locale=body.locale,
             timezone=service.check_timezone(body.timezone) if body.timezone else "",
             actor=actor,
+            advertising=body.ad_consent,
         )
         out = _subscriber_out(session, result.subscriber_id)
     confirmation = _confirmation(services, out, result)
@@ -154,6 +155,8 @@ def update_subscriber(
         added = None
         if body.newsletters is not None:
             added = _choose_newsletters(session, person, body.newsletters, actor=actor)
+        if body.ad_consent:
+            _set_ad_consent(session, person.id, body.ad_consent, actor=actor)
         out = _subscriber_out(session, person.id)
     return out, _confirmation(services, out, added)
 
@@ -216,12 +219,29 @@ def _live_subscriptions(session: Session, subscriber_id: int) -> list[Subscripti
     return [s for s in found if s.status in live]
 
 
+def _set_ad_consent(
+    session: Session, subscriber_id: int, wanted: dict[str, bool], *, actor: str
+) -> None:
+    """Give or withdraw advertising consents as the API caller says (source ``api``)."""
+    service.require_newsletters(session, sorted(wanted))
+    yes = [n for n, given in sorted(wanted.items()) if given]
+    no = [n for n, given in sorted(wanted.items()) if not given]
+    source = How.API.value
+    ad_consent.give(
+        session, subscriber_id=subscriber_id, newsletter_ids=yes, source=source, actor=actor
+    )
+    ad_consent.withdraw(
+        session, subscriber_id=subscriber_id, newsletter_ids=no, source=source, actor=actor
+    )
+
+
 def _subscriber_out(session: Session, subscriber_id: int) -> schemas.SubscriberOut:
     return _subscribers_out(session, [_live(session, subscriber_id)])[0]
 
 
 def _subscribers_out(session: Session, people: list[Subscriber]) -> list[schemas.SubscriberOut]:
     subscriptions = store.subscriptions_by_person(session, [p.id for p in people])
+    ads = ad_consent.given_pairs(session, [p.id for p in people])
     return [
         schemas.SubscriberOut(
             id=p.id,
@@ -238,6 +258,7 @@ def _subscribers_out(session: Session, people: list[Subscriber]) -> list[schemas
                     created_at=s.created_at,
                     confirmed_at=s.confirmed_at,
                     unsubscribed_at=s.unsubscribed_at,
+                    ad_consent=(p.id, s.newsletter_id) in ads,
                 )
                 for s in subscriptions[p.id]
             ],
