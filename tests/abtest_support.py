@@ -114,3 +114,18 @@ def open_pixel(client: TestClient, message: EmailMessage) -> int:
     pixel = _PIXEL.search(body_html(message))
     assert pixel is not None, "no open pixel in the email"
     return client.get(path_of(pixel[1].replace("&amp;", "&")), headers=BROWSER).status_code
+
+
+def admin_client(services: Services) -> TestClient:
+    """The real app, logged in as the owner (``NEWSLETTER_ADMIN_PASSWORD`` set by the test)."""
+    from newsletter.accounts.service import BOOTSTRAP_EMAIL
+    from newsletter.web import create_app
+    from tests.admin_support import PASSWORD, csrf_of
+
+    client = TestClient(create_app(services), base_url="https://news.example.org")
+    page = client.get("/admin/login")
+    client.post(
+        "/admin/login",
+        data={"email": BOOTSTRAP_EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
+    return client

@@ -8,22 +8,29 @@ busy machine too); the others move the engine's clock by hand instead."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from newsletter.api import keys
+from newsletter.api.scopes import SCOPES
 from newsletter.cli import app as cli_app
+from newsletter.db import transaction
 from newsletter.delivery import engine, start_send
 from newsletter.delivery.reports import send_report
 from newsletter.services import Services
+from newsletter.web import create_app
 from subscribers.db import utcnow
 from tests.abtest_support import (
     BROWSER,
     SUBJECTS,
     ab_row,
+    admin_client,
     click,
     first_link,
     inbox,
@@ -33,6 +40,8 @@ from tests.abtest_support import (
     wait_until_due,
     write_ab_issue,
 )
+from tests.admin_support import PASSWORD
+from tests.fixtures.api import bearer
 from tests.fixtures.delivery import add_audience
 from tests.timing_support import patch_clock
 from tests.tracking_support import Tracked, app_client, flush
@@ -178,3 +187,44 @@ def test_without_tracking_everyone_gets_the_first_subject_at_once(services: Serv
     assert report.ab_test is not None and report.ab_test.rest is not None
     assert report.ab_test.rest.recipients == 7
     assert "tracking is off" in report.ab_test.reason_text
+
+
+def test_the_dashboard_and_the_api_show_each_subject_and_the_verdict(
+    tracked: Tracked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_ADMIN_PASSWORD", PASSWORD)
+    clock = patch_clock(monkeypatch, utcnow())
+    services = tracked(tracking="aggregate")
+    add_audience(services, 10, domain="icloud.com")
+    write_ab_issue(services, sample="4", wait="1h")
+    first = start_send(services, "hello")
+    groups = _sample_by_variant(services, first.send_id)
+    messages = inbox(services)
+    with app_client(services) as client:
+        click(client, messages[groups[1][0]][0], headers=BROWSER)
+        flush(client)
+    with admin_client(services) as client:
+        page = client.get(f"/admin/sends/{first.send_id}").text
+    assert 'id="ab-test"' in page and SUBJECTS[1] in page
+    assert '<p id="ab-verdict">' in page and 'class="winner"' not in page  # not decided yet
+
+    clock.advance(timedelta(hours=1))
+    assert engine.take_over(services, first.send_id) is not None
+    with admin_client(services) as client:
+        page = client.get(f"/admin/sends/{first.send_id}").text
+    assert 'data-reason="clicks"' in page and "클릭한 사람이 가장 많음" in page
+    row = re.search(r'<tr data-variant="1" class="winner">(.*?)</tr>', page)
+    assert row is not None
+    assert re.findall(r"<td>([^<]*)</td>", row[1])[2:5] == ["2", "2", "1"]
+    assert re.search(r'<tr id="ab-rest">.*?<td>6</td>', page)
+
+    with transaction(services.sessions) as session:
+        secret = keys.create_key(session, "crm", scopes=SCOPES).secret
+    with TestClient(create_app(services), base_url="https://news.example.org") as client:
+        client.headers.update(bearer(secret))
+        data = client.get(f"/api/v1/sends/{first.send_id}/engagement").json()
+    ab = data["ab_test"]
+    assert ab["winner"] == 1 and ab["reason"] == "clicks" and ab["subjects"] == list(SUBJECTS)
+    assert [(v["recipients"], v["clickers"]) for v in ab["variants"]] == [(2, 0), (2, 1)]
+    assert ab["rest"]["recipients"] == 6 and ab["rest"]["subject"] == SUBJECTS[1]
+    assert data["clickers"] == 1

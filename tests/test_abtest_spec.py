@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from newsletter.errors import IssueError
 from newsletter.issues import parse_issue_file
 from newsletter.render import render_issue
 from newsletter.settings import Settings
+from tests.conftest import REPO
 from tests.fixtures.issues import WriteIssue
 
 runner = CliRunner()
@@ -68,6 +71,7 @@ def test_ab_test_defaults_and_counts(settings: Settings, write_issue: WriteIssue
     [
         (["subject: 하나", "subjects: [A, B]"], ":4: subject: and subjects: are both given"),
         (["subjects: [A]"], ":4: subjects: needs two or more subjects (found 1)"),
+        (["subjects: [A, B]", "deliver: local"], ":4: subjects: an A/B test cannot be combined"),
         (["subjects: A or B"], ":4: subjects: write a list"),
         (["subjects: [A, A]"], ":4: subjects: two subjects are the same"),
         (['subjects: [A, ""]'], ":4: subjects: subject 2 is empty"),
@@ -162,3 +166,9 @@ def test_the_sample_is_dealt_evenly_and_at_random() -> None:
     for _ in range(400):
         drawn.update(row for row, _ in deal(audience, size=6, variants=2, rng=rng))
     assert all(40 <= drawn[row] <= 130 for row in audience), drawn
+
+
+def test_the_abtest_package_imports_first_in_a_fresh_process() -> None:
+    # newsletter.abtest imports the delivery package, which imports it back (module imports).
+    code = "import newsletter.abtest.service, newsletter.abtest.store, newsletter.abtest.check"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

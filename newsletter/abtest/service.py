@@ -205,6 +205,14 @@ def decide_if_due(services: Services, send_id: int) -> None:
             decide(session, send_id, now=now)
 
 
+def report(services: Services, send_id: int) -> AbReport | None:
+    """The send's test as it stands, decided first if its wait has passed (see
+    :func:`decide_if_due`); None for a send with one subject."""
+    decide_if_due(services, send_id)
+    with services.sessions() as session:
+        return ab_report(session, send_id)
+
+
 def ab_report(session: Session, send_id: int) -> AbReport | None:
     """The test of a send as it stands (None for a send with one subject)."""
     row = store.get_test(session, send_id)

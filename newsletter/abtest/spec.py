@@ -5,7 +5,9 @@
 
 ``sample`` is a share of the audience (``20%``: 1 to 100, decimals allowed) or a number of
 readers (``500``); ``wait`` a duration (``30s``, ``15m``, ``4h``, ``1d``; at most 30 days).
-``subject:`` and ``subjects:`` together are refused: which one was meant cannot be guessed.
+``subject:`` and ``subjects:`` together are refused: which one was meant cannot be guessed;
+so is ``deliver: local`` (readers' own mornings spread the sample over a whole day).
+Without tracking the test degrades to the first subject (``check`` warns).
 Every error is one line naming the file, the line and the field.
 """
 
@@ -96,6 +98,12 @@ def parse_ab_test(data: dict[str, Any], at: dict[str, int], where: str) -> AbTes
         raise IssueError(
             f"{where}:{at.get('subject', 1)}: subject: and subjects: are both given; "
             "keep subjects: for an A/B test, or subject: for one subject"
+        )
+    if str(data.get("deliver") or "").strip().lower() == "local":
+        # Readers' own mornings spread the sample over a day: no fair wait to compare by.
+        raise IssueError(
+            f"{where}:{at.get('subjects', 1)}: subjects: an A/B test cannot be combined "
+            "with deliver: local; keep one of them"
         )
     subjects = _subjects(data["subjects"], f"{where}:{at.get('subjects', 1)}")
     options = data.get("ab_test")

@@ -196,6 +196,36 @@ class ProviderFiguresOut(BaseModel):
     click_rate: float
 
 
+class VariantOut(BaseModel):
+    """One subject of an A/B send (or its rest): readers, people who clicked and opened."""
+
+    variant: int
+    subject: str
+    recipients: int
+    delivered: int
+    clickers: int
+    openers: int
+    click_rate: float
+
+
+class AbTestOut(BaseModel):
+    """An A/B send's test (docs/delivery.md, "A/B subjects"): each subject, the verdict."""
+
+    subjects: list[str]
+    sample: str
+    wait: str
+    sample_size: int
+    decide_at: str
+    winner: int | None
+    winner_subject: str
+    reason: str
+    reason_text: str
+    decided_at: str
+    variants: list[VariantOut]
+    rest: VariantOut | None
+    at_decision: list[VariantOut]
+
+
 class EngagementOut(BaseModel):
     """A send's engagement (docs/tracking.md): people counted, machines apart."""
 
@@ -217,6 +247,8 @@ class EngagementOut(BaseModel):
     links: list[LinkFiguresOut]
     providers: list[ProviderFiguresOut]
     first_hours: list[int]
+    #: Only for a send with ``subjects:``.
+    ab_test: AbTestOut | None = None
 
 
 class StatsOut(BaseModel):

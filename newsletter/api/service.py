@@ -8,12 +8,14 @@ through :mod:`newsletter.delivery.reports`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from newsletter import catalog
+from newsletter.abtest import service as abtest
 from newsletter.api import schemas, store
 from newsletter.api.cursor import Cursors
 from newsletter.api.errors import Problem
@@ -385,7 +387,10 @@ def _send_out(report: reports.SendReport) -> schemas.SendOut:
 def engagement(services: Services, send_id: int) -> schemas.EngagementOut:
     """A send's engagement report: people who clicked, per link and provider, machines apart."""
     report = engagement_for_send(services, send_id)
-    return schemas.EngagementOut.model_validate(report.as_dict())
+    ab = abtest.report(services, send_id)
+    return schemas.EngagementOut.model_validate(
+        {**report.as_dict(), "ab_test": dataclasses.asdict(ab) if ab else None}
+    )
 
 
 def stats(services: Services) -> schemas.StatsOut:

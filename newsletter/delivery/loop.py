@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from newsletter import db
-from newsletter.abtest.service import RunnerSubjects, reader_group, runner_subjects
+
+# A module import: newsletter.abtest imports the delivery package back (its models).
+from newsletter.abtest import service as abtest
 from newsletter.delivery import liveness, store
 from newsletter.delivery.backends import Backend, make_backend
 from newsletter.delivery.content import Renderer, issue_content, recipient_for, render_for_send
@@ -116,7 +118,7 @@ def run_batches(
             links=links,
             name_fallback=rendered.name_fallback,
             track=track,
-            ab=runner_subjects(services, send_id),
+            ab=abtest.runner_subjects(services, send_id),
             progress=opts.progress,
             batch_size=_batch_size(settings.delivery.batch_size, backend.max_batch, rate),
         )
@@ -159,7 +161,7 @@ class _BatchLoop:
     name_fallback: str
     track: ReaderParts | None
     #: An A/B send's subjects: each row gets its variant's (newsletter/abtest/).
-    ab: RunnerSubjects | None
+    ab: abtest.RunnerSubjects | None
     progress: Progress | None
     batch_size: int
     stop: threading.Event = field(default_factory=threading.Event)
@@ -221,7 +223,7 @@ class _BatchLoop:
                 delivery_id=row.delivery_id,
                 track=self.track,
                 subject=self.ab.subject(row) if self.ab else "",
-                group=reader_group(row) if self.ab else None,
+                group=abtest.reader_group(row) if self.ab else None,
             )
             for row in rows
         ]

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from newsletter.abtest import service as abtest
 from newsletter.accounts import service as account_service
 from newsletter.errors import NewsletterError, QuietHoursError
 from newsletter.tracking.report import engagement_csv, engagement_for_send, recent_engagement
@@ -305,6 +306,7 @@ async def send_page(
     labels = [_clock(services, epoch) for epoch, _count in report.timeline]
     chart = line_chart([(float(e), float(c)) for e, c in report.timeline], x_labels=labels)
     engagement = await run_in_threadpool(engagement_for_send, services, send_id)
+    ab = await run_in_threadpool(abtest.report, services, send_id)
     # The page reloads every 2 s while sending: the other issues wait until it is done.
     recent = (
         []
@@ -318,6 +320,7 @@ async def send_page(
         "chart": chart,
         "done": request.query_params.get("done", ""),
         "engagement": engagement,
+        "ab": ab,
         "recent": recent,
         "clicks_chart": line_chart(
             [(float(hour), float(n)) for hour, n in enumerate(engagement.first_hours)],
