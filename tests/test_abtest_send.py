@@ -228,3 +228,19 @@ def test_the_dashboard_and_the_api_show_each_subject_and_the_verdict(
     assert [(v["recipients"], v["clickers"]) for v in ab["variants"]] == [(2, 0), (2, 1)]
     assert ab["rest"]["recipients"] == 6 and ab["rest"]["subject"] == SUBJECTS[1]
     assert data["clickers"] == 1
+
+
+def test_dry_run_and_test_copies_show_every_subject(services: Services) -> None:
+    add_audience(services, 30)
+    write_ab_issue(services, sample="20%", wait="4h")
+    runner = CliRunner()
+    config = ["--config", str(services.settings.base_dir / "config.yaml")]
+    planned = runner.invoke(cli_app, [*config, "send", "hello", "--dry-run", "--json"])
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.stdout)
+    assert plan["subjects"] == list(SUBJECTS) and plan["sample_size"] == 6
+    assert plan["audience"] == 30 and plan["subject"] == SUBJECTS[0]
+    tested = runner.invoke(cli_app, [*config, "send", "hello", "--test", "editor@example.org"])
+    assert tested.exit_code == 0, tested.output
+    copies = inbox(services)["editor@example.org"]
+    assert sorted(str(m["Subject"]) for m in copies) == sorted(f"[테스트] {s}" for s in SUBJECTS)

@@ -322,6 +322,11 @@ def _plan_lines(plan: SendPlan) -> list[str]:
         f"via {plan.backend}",
         f"  subject: {plan.subject}",
     ]
+    if plan.subjects:
+        lines[-1:] = [
+            f"  A/B test: {plan.sample_size} readers share the subjects, the rest gets the winner",
+            *(f"    {chr(ord('A') + n)}: {s}" for n, s in enumerate(plan.subjects)),
+        ]
     if plan.existing_send is not None:
         lines.append(
             f"  note: already has send {plan.existing_send} ({plan.existing_status}); "

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from newsletter.abtest.service import AbReport, ab_report, decide_if_due
+from newsletter.advertising.subject import with_test_prefix
 from newsletter.delivery import store
 from newsletter.delivery.backends import Backend, make_backend
 from newsletter.delivery.content import Renderer, issue_content, render_for_send, render_for_test
@@ -81,6 +82,9 @@ class SendPlan:
     audience: int
     existing_send: int | None
     existing_status: str | None
+    #: An A/B issue: its subjects and the readers its sample would take now.
+    subjects: list[str] = field(default_factory=list)
+    sample_size: int = 0
 
 
 def send_report(services: Services, send_id: int) -> SendReport:
@@ -198,6 +202,8 @@ def plan_send(services: Services, slug: str, *, renderer: Renderer = render_for_
         audience=audience,
         existing_send=existing.id if existing else None,
         existing_status=existing.status if existing else None,
+        subjects=list(rendered.ab_test.subjects) if rendered.ab_test else [],
+        sample_size=rendered.ab_test.sample_size(audience) if rendered.ab_test else 0,
     )
 
 
@@ -210,21 +216,29 @@ def send_test(
     backend: Backend | None = None,
 ) -> list[RecipientResult]:
     """Send the issue to ``to`` only, subject marked ``[테스트]``/``[Test]``; the ledger is
-    not touched."""
+    not touched. An A/B issue sends each address one copy per subject."""
     rendered = renderer(services, slug)
+    prefix = prefix_for_test_copy(rendered.lang)
     links = Links(services.settings, services.tokens, rendered.newsletter_id)
     content = issue_content(
         services,
         rendered,
         links=links,
         send_id=None,
-        subject_prefix=prefix_for_test_copy(rendered.lang),
+        subject_prefix=prefix,
     )
     # Subscriber id 0 is nobody: the test links render but change nothing.
     values = links.values(0, name=rendered.name_fallback)
+    subjects = rendered.ab_test.subjects if rendered.ab_test else ("",)
     recipients = [
-        Recipient(email=email, values=values, headers=links.headers(values["unsubscribe_url"]))
+        Recipient(
+            email=email,
+            values=values,
+            headers=links.headers(values["unsubscribe_url"]),
+            subject=with_test_prefix(subject, prefix) if subject else "",
+        )
         for email in to
+        for subject in subjects
     ]
     active = backend or make_backend(services.settings)
     policy = RetryPolicy.from_settings(services.settings.delivery.retry)
