@@ -172,3 +172,19 @@ def test_the_abtest_package_imports_first_in_a_fresh_process() -> None:
     # newsletter.abtest imports the delivery package, which imports it back (module imports).
     code = "import newsletter.abtest.service, newsletter.abtest.store, newsletter.abtest.check"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_an_advertising_ab_issue_puts_the_prefix_on_every_subject(
+    settings: Settings, write_issue: WriteIssue
+) -> None:
+    path = _issue(write_issue, "ad: true", 'subjects: ["봄 할인", "봄맞이 특가"]')
+    rendered = render_issue(settings, parse_issue_file(settings, path))
+    assert rendered.ab_test is not None
+    assert rendered.ab_test.subjects == ("(광고) 봄 할인", "(광고) 봄맞이 특가")
+    assert rendered.subject == "(광고) 봄 할인"
+    handwritten = _issue(
+        write_issue, "ad: true", 'subjects: ["봄 할인", "[광고] 봄맞이 특가"]', name="x.md"
+    )
+    report = check_issue(settings, parse_issue_file(settings, handwritten))
+    assert "ad_subject_prefix" in {f.code for f in report.errors}
+    assert any("subject 2" in f.message for f in report.errors)
