@@ -99,3 +99,20 @@ def test_the_preferences_toggle_gives_and_withdraws_with_records_and_notices(
     assert len(send_due_notices(services).sent) == 2
     given, withdrawn = outbox.to("p@example.com")
     assert "처리되었습니다" in body_text(given) and "수신거부" in str(withdrawn["Subject"])
+
+
+def test_a_follower_who_ticks_the_box_later_confirms_it_by_mail(
+    web_client: TestClient, services: Services, outbox: Outbox
+) -> None:
+    sid = add_subscriber(services, "old@example.com", ("weekly",))
+    web_client.post(
+        "/subscribe",
+        data={"email": "old@example.com", "newsletters": ["weekly"], "ad_consent": "on"},
+    )
+    (confirmation,) = outbox.wait_for("old@example.com")  # already following: only the box
+    assert _given(services, sid) == []
+    web_client.post(link(confirmation, "confirm"))
+    assert _given(services, sid) == ["weekly"]
+    web_client.post(link(confirmation, "confirm"))  # a second click changes nothing
+    with services.sessions() as session:
+        assert len(ad_consent.records_of(session, sid)) == 1
