@@ -287,3 +287,27 @@ def test_paused_readers_wait_and_go_on_after_the_pause(services: Services) -> No
         "02-tips": {"accepted"},
         "03-more": {"accepted"},
     }
+
+
+def test_in_quiet_hours_only_the_welcome_goes_the_rest_waits(services: Services) -> None:
+    _three_steps(services)
+    service.sync_steps(services, now=utcnow() - 3 * HOUR)
+    (reader,) = _readers(services, 1, first_seen=3 * HOUR)
+    local = utcnow().astimezone(services.settings.site.tz)
+    window = f"{(local - HOUR):%H:%M}-{(local + HOUR):%H:%M}"  # now is inside it
+    quiet = _with_quiet_hours(services, window)
+    assert service.in_quiet_hours(quiet, "weekly")
+    assert service.walk(quiet).sent == {"weekly/01-welcome": 1}
+    assert service.walk(services).sent == {"weekly/02-tips": 1, "weekly/03-more": 1}
+    assert set(step_ledger(services)) == {"01-welcome", "02-tips", "03-more"}
+    assert reader in step_ledger(services)["03-more"]
+
+
+def _with_quiet_hours(services: Services, window: str) -> Services:
+    settings = services.settings
+    newsletters = [
+        n.model_copy(update={"quiet_hours": window}) if n.id == "weekly" else n
+        for n in settings.newsletters
+    ]
+    changed = settings.model_copy(update={"newsletters": newsletters})
+    return Services(settings=changed, engine=services.engine, sessions=services.sessions)

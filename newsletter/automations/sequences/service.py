@@ -24,6 +24,7 @@ from newsletter.delivery import engine, liveness
 from newsletter.delivery import store as delivery_store
 from newsletter.delivery.loop import RunOptions, finish, run_batches
 from newsletter.delivery.models import DeliveryStatus, SendStatus
+from newsletter.errors import ConfigError
 from newsletter.issues import display_path
 from newsletter.services import Services
 from subscribers.db import utcnow
@@ -133,13 +134,28 @@ def walk(services: Services, *, options: RunOptions | None = None) -> WalkReport
             for step in store.live_steps(session)
             if (step.newsletter_id, step.name) in report.sync.live
         ]
-    for _newsletter, grouped in groupby(steps, key=lambda step: step.newsletter_id):
+    for newsletter_id, grouped in groupby(steps, key=lambda step: step.newsletter_id):
         ordered = list(grouped)
+        quiet = in_quiet_hours(services, newsletter_id)
         for index, step in enumerate(ordered):
+            if quiet and step.after_seconds > 0:
+                continue  # waits for the window's end; a welcome (after: 0) goes at once
             sent = run_step(services, step, earlier=ordered[:index], options=options)
             if sent:
                 report.sent[f"{step.newsletter_id}/{step.name}"] = sent
     return report
+
+
+def in_quiet_hours(services: Services, newsletter_id: str, now: datetime | None = None) -> bool:
+    """Whether the newsletter's ``quiet_hours`` window (in ``site.timezone``) holds now."""
+    try:
+        window = services.settings.newsletter(newsletter_id).quiet
+    except ConfigError:  # a newsletter since removed from config.yaml sends nothing anyway
+        return False
+    if window is None:
+        return False
+    local = (now or utcnow()).astimezone(services.settings.site.tz)
+    return window.contains(local.time())
 
 
 def run_step(
