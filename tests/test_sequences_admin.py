@@ -42,6 +42,9 @@ def test_a_viewer_sees_readers_at_each_step_and_the_figures(admin_services: Serv
         assert client.get("/admin/sequences").status_code in (303, 307, 401)
         login_as(client, "viewer@example.org")
         page = client.get("/admin/sequences")
+        # Each step links to its send's page (progress, engagement) like an issue's send.
+        step_send = re.findall(r'href="(/admin/sends/\d+)"', page.text)[0]
+        assert client.get(step_send).status_code == 200
     assert page.status_code == 200
     html = page.text
     assert "환영합니다" in html and "팁" in html and 'href="/admin/sequences"' in html
