@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import newsletter.abtest.models
 import newsletter.automations.feeds.models  # noqa: F401
 import subscribers.ad_consent
 import subscribers.models  # noqa: F401

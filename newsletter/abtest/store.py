@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, bindparam, case, func, select, update
+from sqlalchemy import CursorResult, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,16 +56,20 @@ def pending_ids(session: Session, send_id: int) -> list[int]:
 
 
 def assign_sample(session: Session, assignments: Sequence[tuple[int, int]]) -> None:
-    """Put each (delivery id, variant) in the sample with its variant (executemany)."""
-    statement = (
-        update(Delivery)
-        .where(Delivery.id == bindparam("b_id"))
-        .values(variant=bindparam("b_variant"), in_sample=True)
-        .execution_options(synchronize_session=False)
-    )
-    rows = [{"b_id": d, "b_variant": v} for d, v in assignments]
-    for start in range(0, len(rows), 5000):
-        session.connection().execute(statement, rows[start : start + 5000])
+    """Put each (delivery id, variant) in the sample with its variant: one UPDATE per
+    variant and 1,000 rows (a 20,000-reader sample is 20 statements, not 20,000)."""
+    by_variant: dict[int, list[int]] = {}
+    for delivery_id, variant in assignments:
+        by_variant.setdefault(variant, []).append(delivery_id)
+    for variant, ids in sorted(by_variant.items()):
+        ids.sort()
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids[start : start + 1000]))
+                .values(variant=variant, in_sample=True)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def set_variant_for_rest(session: Session, send_id: int, variant: int) -> int:
