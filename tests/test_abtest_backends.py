@@ -101,3 +101,18 @@ def test_sendgrid_puts_the_variants_subject_in_each_personalization(
             assert ("subject" in item) == (expected[email] != SUBJECTS[0])
             seen += 1
     assert seen == 9
+
+
+def test_two_sends_to_one_audience_split_it_differently(tracked: Tracked) -> None:
+    services = tracked(tracking="aggregate")
+    add_audience(services, 30, domain="gmail.com")
+    splits = []
+    for slug in ("hello", "again"):
+        result = start_send(services, slug, options=RunOptions(renderer=ab_renderer))
+        assert result.status == "sent"
+        split = _subject_of_each(services, result.send_id)
+        _split_evenly(split, 30)
+        splits.append(split)
+    # Drawn at random each time: a fixed rule (by id, by address) would split them alike.
+    # The chance that two random deals of 30 readers into 10/10/10 agree is ~1e-13.
+    assert splits[0] != splits[1]
