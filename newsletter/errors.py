@@ -18,6 +18,7 @@
     ├── SchedulerError
     ├── FeedError                    a feed cannot be added, fetched or read (names its URL)
     │   └── FeedNotFound             no feed with that id or URL
+    ├── MailboxError                 the IMAP bounce mailbox cannot be reached or used
     └── AccountError                 an editor's account: unknown, a role, a password, a link
 
 The subscriber store has its own root, ``subscribers.errors.SubscriberError``, because
@@ -123,6 +124,13 @@ class FeedNotFound(FeedError):
     """No feed has the given id or URL."""
 
     exit_code = 66
+
+
+class MailboxError(NewsletterError):
+    """The IMAP bounce mailbox cannot be reached or used (connection, TLS, login, folder);
+    the message names the URL (never the password). ``serve`` tries again next pass."""
+
+    exit_code = 69  # EX_UNAVAILABLE
 
 
 class AccountError(NewsletterError):

@@ -36,6 +36,7 @@ from pydantic import (
 
 from newsletter.errors import ConfigError
 from newsletter.header_values import unsafe_in_header
+from newsletter.mailbox.imap_url import parse_imap_url
 from newsletter.timing.quiet import QuietHours, parse_window
 
 ENV_PREFIX = "NEWSLETTER_"
@@ -49,6 +50,7 @@ SECRET_VARIABLES = {
     "sendgrid_api_key": "SENDGRID_API_KEY",
     "sendgrid_webhook_public_key": "SENDGRID_WEBHOOK_PUBLIC_KEY",
     "dkim_private_key": "NEWSLETTER_DKIM_PRIVATE_KEY",
+    "imap_password": "NEWSLETTER_IMAP_PASSWORD",
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -173,15 +175,41 @@ class DkimSettings(_Section):
     key_file: Path | None = None
 
 
+def _imap_url(value: str) -> str:
+    if value:
+        parse_imap_url(value)
+    return value
+
+
 class MailboxSettings(_Section):
     """The bounce mailbox ``newsletter mailbox process`` (and ``serve``) reads."""
 
     #: A Maildir the bounce domain's mail is delivered into; unset: no mailbox.
     maildir: Path | None = None
+    #: Or an IMAP mailbox, ``imaps://USER@HOST[:PORT]/FOLDER`` (``newsletter.mailbox.imap_url``);
+    #: the password comes from ``NEWSLETTER_IMAP_PASSWORD``.
+    imap: Annotated[str, AfterValidator(_imap_url)] = ""
+    #: The IMAP folders messages are moved to (created when missing); a Maildir uses
+    #: ``.processed`` and ``.attention``.
+    processed_folder: str = Field("Processed", min_length=1, pattern=r"^[^\x00-\x1f\x7f*%]+$")
+    attention_folder: str = Field("Attention", min_length=1, pattern=r"^[^\x00-\x1f\x7f*%]+$")
     #: How often ``serve`` reads it.
     interval: Duration = timedelta(minutes=1)
     #: A larger message is not parsed: it goes to the ``.attention`` folder.
     max_message_bytes: int = Field(10_000_000, ge=10_000)
+
+    @model_validator(mode="after")
+    def _one_mailbox(self) -> MailboxSettings:
+        if self.maildir is not None and self.imap:
+            raise ValueError("set maildir or imap, not both")
+        if self.processed_folder == self.attention_folder:
+            raise ValueError("processed_folder and attention_folder must differ")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """Whether there is a mailbox to read (a Maildir or an IMAP URL)."""
+        return self.maildir is not None or bool(self.imap)
 
 
 class DeliverySettings(_Section):
@@ -203,9 +231,10 @@ class DeliverySettings(_Section):
 
     @model_validator(mode="after")
     def _mailbox_needs_verp(self) -> DeliverySettings:
-        if self.mailbox.maildir is not None and not self.bounce_domain:
+        if self.mailbox.configured and not self.bounce_domain:
+            which = "maildir" if self.mailbox.maildir is not None else "imap"
             raise ValueError(
-                "delivery.mailbox.maildir is set but delivery.bounce_domain is not: "
+                f"delivery.mailbox.{which} is set but delivery.bounce_domain is not: "
                 "the mailbox can only act on mail naming a VERP address"
             )
         return self
@@ -450,6 +479,7 @@ class Secrets(_Section):
     sendgrid_api_key: str | None = None
     sendgrid_webhook_public_key: str | None = None
     dkim_private_key: str | None = None
+    imap_password: str | None = None
 
 
 class Settings(_Section):

@@ -4,7 +4,6 @@ report, auto-replies and mailto unsubscribes, tied to a real send through VERP t
 from __future__ import annotations
 
 import json
-import mailbox
 from pathlib import Path
 
 import pytest
@@ -14,123 +13,21 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from newsletter.cli import app
-from newsletter.delivery import RunOptions, start_send
-from newsletter.delivery.models import Delivery
 from newsletter.delivery.verp import VerpPurpose, VerpSigner
 from newsletter.errors import ConfigError
 from newsletter.events.store import ProviderEventRecord
 from newsletter.mailbox.classify import Verdict, classify, classify_bytes, parse
-from newsletter.mailbox.service import ATTENTION, PROCESSED, process_maildir
+from newsletter.mailbox.service import ATTENTION, PROCESSED
 from newsletter.scheduler import build_scheduler
 from newsletter.services import Services
-from newsletter.settings import MailboxSettings, load_settings
-from subscribers.addresses import address_hash
-from subscribers.models import Subscriber, Subscription, Suppression
-from tests.conftest import REPO, base_config, write_config
-from tests.fixtures.delivery import add_audience, stand_in_renderer, with_delivery
-
-SAMPLES = REPO / "tests" / "data" / "mailbox"
-DOMAIN = "bounce.example.org"
-HARD = ["postfix_hard", "exim_hard", "exim_hard_plain", "exchange_hard", "gmail_hard"]
-
-
-class World:
-    """A sent issue to six readers, VERP on, and the Maildir the bounce domain fills."""
-
-    def __init__(self, services: Services, tmp_path: Path) -> None:
-        self.maildir = tmp_path / "bounces"
-        mailbox.Maildir(self.maildir, create=True)
-        self.services = with_delivery(
-            services,
-            bounce_domain=DOMAIN,
-            mailbox=MailboxSettings(maildir=self.maildir, max_message_bytes=50_000),
-        )
-        add_audience(self.services, 6)
-        start_send(self.services, "hello", options=RunOptions(renderer=stand_in_renderer))
-        with self.services.sessions() as session:
-            self.deliveries = dict(
-                session.execute(
-                    select(Subscriber.email, Delivery.id).join(
-                        Subscriber, Subscriber.id == Delivery.subscriber_id
-                    )
-                ).all()
-            )
-        self.verp: VerpSigner = self.services.verp
-
-    def bounce(self, email: str) -> str:
-        return self.verp.address(VerpPurpose.BOUNCE, self.deliveries[email], DOMAIN)
-
-    def unsub(self, email: str) -> str:
-        return self.verp.address(VerpPurpose.UNSUBSCRIBE, self.deliveries[email], DOMAIN)
-
-    def drop(
-        self,
-        sample: str,
-        *,
-        rcpt: str,
-        bounce: str | None = None,
-        unsub: str | None = None,
-    ) -> bytes:
-        """Deliver ``sample`` into the Maildir's new/, placeholders filled; its bytes."""
-        text = (SAMPLES / f"{sample}.eml").read_text(encoding="utf-8")
-        text = text.replace("{{BOUNCE}}", bounce or self.bounce(rcpt))
-        text = text.replace("{{UNSUB}}", unsub or self.unsub(rcpt))
-        data = text.replace("{{RCPT}}", rcpt).replace("\n", "\r\n").encode("utf-8")
-        self.drop_bytes(data)
-        return data
-
-    def drop_bytes(self, data: bytes) -> None:
-        mailbox.Maildir(self.maildir, create=False).add(data)
-
-    def process(self) -> dict[str, int]:
-        report = process_maildir(self.services, path=self.maildir)
-        return dict(report.outcomes)
-
-    def folder(self, name: str) -> list[Path]:
-        return sorted((self.maildir / name / "cur").iterdir())
-
-    def waiting(self) -> list[Path]:
-        return [*(self.maildir / "new").iterdir(), *(self.maildir / "cur").iterdir()]
-
-    def person(self, email: str) -> tuple[str, dict[str, str], str | None]:
-        with self.services.sessions() as session:
-            found = session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
-            subs = session.scalars(
-                select(Subscription).where(Subscription.subscriber_id == found.id)
-            )
-            suppression = session.get(Suppression, address_hash(email))
-            return (
-                found.status,
-                {s.newsletter_id: s.status for s in subs},
-                suppression.reason if suppression else None,
-            )
-
-    def untouched(self, *emails: str) -> bool:
-        return all(
-            self.person(e) == ("active", {"weekly": "active"}, None)
-            for e in emails or tuple(self.deliveries)
-        )
-
-    def events(self) -> list[tuple[str, str, str]]:
-        with self.services.sessions() as session:
-            return [
-                tuple(row)
-                for row in session.execute(
-                    select(
-                        ProviderEventRecord.provider,
-                        ProviderEventRecord.kind,
-                        ProviderEventRecord.email,
-                    )
-                ).all()
-            ]
+from newsletter.settings import load_settings
+from tests.conftest import base_config, write_config
+from tests.mailbox_support import DOMAIN, HARD, READERS, SAMPLES, World
 
 
 @pytest.fixture
 def world(services: Services, tmp_path: Path) -> World:
     return World(services, tmp_path)
-
-
-READERS = [f"reader{n}@example.net" for n in range(1, 7)]
 
 
 @pytest.mark.parametrize("sample", HARD)

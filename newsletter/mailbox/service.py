@@ -1,13 +1,13 @@
-"""``newsletter mailbox process``: read the bounce mailbox (a Maildir), act, move aside.
+"""``newsletter mailbox process``: read the bounce mailbox, act, move aside.
 
-Each message in the Maildir's ``new/`` and ``cur/`` is classified (``classify``), tied to a
-ledger row through a VERP token that must verify, and becomes the same
-:class:`~newsletter.events.types.ProviderEvent` the SendGrid webhook makes, stored and
-applied by the same code (``events.store``, ``events.effects``) in one transaction per
-message. Then the file moves to the Maildir++ folder ``.processed`` (``.attention`` for
-one a person should look at: unreadable, too large, nested too deep, or crashing the
-parser). A message is
-never deleted.
+Each message (in a Maildir's ``new/`` and ``cur/`` here, or an IMAP folder: ``imap.py``)
+is classified (``classify``), tied to a ledger row through a VERP token that must verify,
+and becomes the same :class:`~newsletter.events.types.ProviderEvent` the SendGrid webhook
+makes, stored and applied by the same code (``events.store``, ``events.effects``) in one
+transaction per message (:func:`judge`). Then it moves aside (:class:`Aside`): to the
+Maildir++ folder ``.processed``, or ``.attention`` for one a person should look at
+(unreadable, too large, nested too deep, or crashing the parser). A message is never
+deleted.
 
 Idempotence: an event's id is derived from the message's ``Message-ID`` (or, without one,
 its bytes), so a message processed twice, or delivered twice, is stored and applied once
@@ -26,10 +26,12 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from newsletter import db
 from newsletter.delivery.verp import VerpPurpose
+from newsletter.errors import ConfigError
 from newsletter.events.effects import apply_effects
 from newsletter.events.store import insert_new_events
 from newsletter.events.types import ProviderEvent, ProviderEventKind
@@ -40,8 +42,18 @@ from newsletter.services import Services
 log = logging.getLogger("newsletter.mailbox")
 
 PROVIDER = "mailbox"
-PROCESSED = ".processed"
-ATTENTION = ".attention"
+
+
+class Aside(Enum):
+    """Where a message goes once read: kept either way, never deleted."""
+
+    PROCESSED = "processed"
+    ATTENTION = "attention"  # for a person: unreadable, too large, malformed
+
+
+#: The Maildir++ folders (an IMAP mailbox names its own: ``delivery.mailbox``).
+PROCESSED = f".{Aside.PROCESSED.value}"
+ATTENTION = f".{Aside.ATTENTION.value}"
 
 _KINDS = {
     Verdict.HARD_BOUNCE: ProviderEventKind.BOUNCED,
@@ -71,6 +83,21 @@ class MailboxReport:
     def as_dict(self) -> dict[str, object]:
         """For ``--json`` and the log."""
         return {"read": self.read, **dict(sorted(self.outcomes.items()))}
+
+
+def process_configured(services: Services) -> MailboxReport:
+    """One pass over ``delivery.mailbox`` (its Maildir or IMAP folder); ``ConfigError``
+    without one. An IMAP server that cannot be reached raises ``MailboxError``."""
+    settings = services.settings
+    mailbox = settings.delivery.mailbox
+    if mailbox.imap:
+        from newsletter.mailbox.imap import process_imap
+        from newsletter.mailbox.imap_url import parse_imap_url
+
+        return process_imap(services, url=parse_imap_url(mailbox.imap))
+    if mailbox.maildir is not None:
+        return process_maildir(services, path=settings.path(mailbox.maildir))
+    raise ConfigError("no mailbox: set delivery.mailbox.maildir or delivery.mailbox.imap")
 
 
 def process_maildir(services: Services, *, path: Path) -> MailboxReport:
@@ -110,14 +137,21 @@ def _process_file(services: Services, file: Path, limit: int) -> tuple[str, str]
     except OSError as exc:
         log.warning("mailbox: cannot read %s: %s", file, exc)
         return "unreadable", ATTENTION
+    outcome, aside = judge(services, data, name=file.name)
+    return outcome, f".{aside.value}"
+
+
+def judge(services: Services, data: bytes, *, name: str) -> tuple[str, Aside]:
+    """Classify one message's bytes and act on them (:func:`process_message`): the outcome
+    (a counter name) and where the message goes. ``name`` is for the log only."""
     try:
         found = classify_bytes(data)
     except Exception:  # one hostile message must never stop the run
-        log.exception("mailbox: cannot parse %s", file.name)
-        return "unparseable", ATTENTION
+        log.exception("mailbox: cannot parse %s", name)
+        return "unparseable", Aside.ATTENTION
     if found.verdict is Verdict.MALFORMED:
-        return "malformed", ATTENTION
-    return process_message(services, data=data, found=found), PROCESSED
+        return "malformed", Aside.ATTENTION
+    return process_message(services, data=data, found=found), Aside.PROCESSED
 
 
 def process_message(services: Services, *, data: bytes, found: Classified) -> str:

@@ -131,7 +131,7 @@ class IssueScheduler:
         if self._sync is not None and sync_seconds > 0:
             self._aps.add_job(self.sync_issues, "interval", seconds=sync_seconds, id="sync")
         mailbox = self.services.settings.delivery.mailbox
-        if mailbox.maildir is not None:
+        if mailbox.configured:
             every = mailbox.interval.total_seconds()
             self._aps.add_job(self.read_mailbox, "interval", seconds=every, id="mailbox")
         self._add_ad_notices_job()
@@ -156,16 +156,17 @@ class IssueScheduler:
         )
 
     def read_mailbox(self) -> None:
-        """One pass over the bounce mailbox ``delivery.mailbox.maildir`` (docs/delivery.md);
-        a failure is logged and the next pass tries again."""
-        from newsletter.mailbox.service import process_maildir
+        """One pass over the bounce mailbox ``delivery.mailbox`` (a Maildir or IMAP folder,
+        docs/delivery.md); a failure is logged and the next pass tries again."""
+        from newsletter.errors import NewsletterError
+        from newsletter.mailbox.service import process_configured
 
-        settings = self.services.settings
-        maildir = settings.delivery.mailbox.maildir
-        if maildir is None:
+        if not self.services.settings.delivery.mailbox.configured:
             return
         try:
-            process_maildir(self.services, path=settings.path(maildir))
+            process_configured(self.services)
+        except NewsletterError as exc:  # the server is down or refuses us: one line, no trace
+            log.warning("%s; the next pass tries again", exc)
         except Exception:
             log.exception("mailbox: pass failed; the next one tries again")
 
