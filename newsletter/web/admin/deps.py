@@ -212,12 +212,17 @@ def render(
     def local(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
 
+    level = editor.role.level if editor else 0
     values = {
         "t": partial(_catalog(request).text, lang),
         "csrf_token": editor.csrf if editor else "",
         "local": local,
         "logged_in": editor is not None,
         "me": editor,
+        # Which write forms a page shows: those of the routes this role may post to
+        # (FormEditorDep, FormOwnerDep); a viewer sees the pages read-only.
+        "can_edit": level >= Role.EDITOR.level,
+        "can_own": level >= Role.OWNER.level,
         **(context or {}),
     }
     return pages.render(request, f"admin/{name}", values, status_code=status_code, lang=lang)
