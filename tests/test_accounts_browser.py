@@ -97,16 +97,20 @@ def test_a_viewer_sees_no_write_form_and_is_refused_a_forged_one(
     assert page.locator("form[action$='/cancel']").count() == 0
     assert "Read-only" in page.locator("#read-only").inner_text()
     # The form rebuilt by hand on its own page, with its own CSRF token: still refused.
-    status = page.evaluate(
-        """async (slug) => {
-            const token = document.querySelector("input[name=csrf_token]").value;
-            const body = new URLSearchParams({csrf_token: token});
-            const answer = await fetch(`/admin/issues/${slug}/cancel`, {method: "POST", body});
-            return answer.status;
-        }""",
-        SLUG,
-    )
-    assert status == 403
+    with page.expect_response(lambda r: r.url.endswith("/cancel")) as answer:
+        page.evaluate(
+            """(slug) => {
+                const form = document.createElement("form");
+                form.method = "post";
+                form.action = `/admin/issues/${slug}/cancel`;
+                form.append(document.querySelector("input[name=csrf_token]").cloneNode());
+                document.body.append(form);
+                form.submit();
+            }""",
+            SLUG,
+        )
+    assert answer.value.status == 403
+    page.wait_for_url("**/cancel")
     page.goto(f"{dashboard.url}/admin/issues")
     assert "scheduled" in page.locator(f"tr[data-slug='{SLUG}']").inner_text()
     context.close()

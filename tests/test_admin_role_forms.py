@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from newsletter.catalog import sync_issues
-from newsletter.services import Services
 from newsletter.web import create_app
 from newsletter.web.admin import deps as admin_deps
 from subscribers.models import Subscriber
@@ -171,7 +170,7 @@ def test_the_walk_reaches_every_page(site: Site) -> None:
 def test_a_viewer_sees_no_write_form_on_any_page(site: Site) -> None:
     seen = walk(site, VIEWER)
     assert write_forms(site.app, seen) == set()
-    for page, (status, forms, html) in seen.items():
+    for page, (status, forms, _html) in seen.items():
         assert status in (200, 403), page  # the owners' pages stay 403
         if status == 200:
             assert ("post", "/admin/logout") in forms.forms, page  # the logout form remains
