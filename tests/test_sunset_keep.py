@@ -12,6 +12,7 @@ from newsletter.automations.sunset import service
 from newsletter.db import transaction
 from newsletter.services import Services
 from subscribers import service as subscriptions
+from tests.admin_support import add_account, login_as
 from tests.fixtures.web import add_subscriber, body_text, link, statuses
 from tests.sunset_support import age, asks_to, episodes, send
 from tests.tracking_support import Tracked, app_client, path_of
@@ -122,3 +123,23 @@ def test_the_english_newsletter_asks_in_english(tracked: Tracked) -> None:
     assert ask["Subject"] == "[Test Letters] Do you still want this?"
     assert "Yes, keep sending" in body_text(ask) and "last 1 issues" in body_text(ask)
     assert "<letters." in ask["List-Id"]
+
+
+def test_the_dashboard_counts_asked_kept_and_removed(tracked: Tracked) -> None:
+    services, quiet, keep = asked(tracked)
+    other = add_subscriber(services, "other@gmail.com", ("weekly",))
+    send(services, "s1")  # other's only issue; quiet's second
+    service.run_all(services)  # asks other (its window is s1)
+    add_account(services, "owner@example.org", "owner")
+    with app_client(services) as client:
+        assert client.post(keep).status_code == 200  # quiet keeps
+        age(services, timedelta(days=15))
+        service.run_all(services)  # other is removed
+        login_as(client, "owner@example.org")
+        page = client.get("/admin/subscribers")
+    assert statuses(services, other) == {"weekly": "unsubscribed"}
+    assert statuses(services, quiet) == {"weekly": "active"}
+    row = page.text.split('<table id="sunset">', 1)[1].split("</table>", 1)[0]
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    # newsletter, asked, waiting, said yes, back by a click, removed
+    assert cells == ["Weekly", "2", "0", "1", "0", "1"]

@@ -252,8 +252,20 @@ def test_a_crash_mid_ask_never_sends_a_second(
     assert episodes(services, first) == [(1, "asking")]
     assert [e.subscriber_id for e in report.unknown] == [first]
     assert first not in [e.subscriber_id for e in report.ask]
-    (later,) = service.run_all(services, now=utcnow() + timedelta(days=30))
+    age(services, timedelta(days=30))
+    (later,) = service.run_all(services)
     assert first not in [e.subscriber_id for e in later.remove]  # never removed on an unknown
+    assert episodes(services, first) == [(1, "asking")]
+    # A person's click still ends the unknown episode.
+    email = next(e for k, e in READERS.items() if history.ids[k] == first)
+    with app_client(services) as client:
+        send(services, "s5")
+        person_clicks(client, services, email, "s5")
+        flush(client)
+    (clicked,) = service.run_all(services)
+    assert [e.subscriber_id for e in clicked.clicked] == [first]
+    assert episodes(services, first) == [(1, "active")]
+    assert len(asks_to(services, email)) == 0
 
 
 def test_two_runs_at_once_send_one_email_each(history: History) -> None:

@@ -13,7 +13,9 @@ Three kinds of jobs run in one ``BackgroundScheduler``:
 - ``ad_notices`` — every few minutes: the advertising consent notices
   (:mod:`newsletter.advertising.notices`);
 - ``feeds`` — every minute (or ``feeds.poll_interval`` when shorter): poll the due feeds
-  into ``issues/`` (:mod:`newsletter.automations.feeds`); ``mailbox`` likewise for bounces.
+  into ``issues/`` (:mod:`newsletter.automations.feeds`); ``mailbox`` likewise for bounces;
+- ``sunset`` — every ``scheduler.sunset_interval`` (first a minute after start), when a
+  newsletter has ``sunset:``: :mod:`newsletter.automations.sunset.service`.
 
 Nothing is kept only in memory: after a restart the first reconcile sends what fell due
 within ``scheduler.max_lateness`` and marks the rest ``missed``.

@@ -171,14 +171,14 @@ def _verdict(
     now: datetime,
 ) -> str:
     """Which list of the report an open episode belongs to."""
-    if episode.asked_at is None:
-        return "unknown"  # left ``asking`` by a process that died mid-send: never resent
+    since = episode.asked_at or episode.created_at
     with services.sessions() as session:
-        if store.clicked_after(session, newsletter_id, episode.subscriber_id, episode.asked_at):
+        if store.clicked_after(session, newsletter_id, episode.subscriber_id, since):
             return "clicked"
         if not store.is_subscribed(session, newsletter_id, episode.subscriber_id):
             return "left"
-    assert entry.deadline is not None
+    if episode.asked_at is None or entry.deadline is None:
+        return "unknown"  # left ``asking`` by a process that died mid-send: never resent
     return "remove" if entry.deadline <= now else "waiting"
 
 
@@ -197,10 +197,23 @@ def _close(
         "remove": EpisodeState.REMOVED,
     }[verdict]
     with transaction(services.sessions) as session:
-        if not store.set_state(session, episode_id, state, at=now, expect=[EpisodeState.ASKED]):
+        if state is EpisodeState.REMOVED and _clicked_since_ask(session, episode_id):
+            state = EpisodeState.ACTIVE  # a click that arrived while this run looked
+        # A removal needs an accepted ask; a click or leaving also ends an unknown one.
+        expect = [EpisodeState.ASKED] if state is EpisodeState.REMOVED else OPEN_STATES
+        if not store.set_state(session, episode_id, state, at=now, expect=expect):
             return  # another runner (or the reader's answer) settled it first
         if state is EpisodeState.REMOVED:
             _remove(session, newsletter_id, subscriber_id)
+
+
+def _clicked_since_ask(session: Session, episode_id: int) -> bool:
+    episode = store.get_episode(session, episode_id)
+    if episode is None or episode.asked_at is None:
+        return False
+    return store.clicked_after(
+        session, episode.newsletter_id, episode.subscriber_id, episode.asked_at
+    )
 
 
 def _remove(session: Session, newsletter_id: str, subscriber_id: int) -> None:

@@ -50,6 +50,7 @@ class OpenEpisode:
     email: str
     name: str
     state: str
+    created_at: datetime
     asked_at: datetime | None
     first_send_id: int
     last_send_id: int
@@ -230,6 +231,7 @@ def open_episodes(session: Session, newsletter_id: str) -> list[OpenEpisode]:
             Subscriber.email,
             Subscriber.name,
             SunsetEpisode.state,
+            SunsetEpisode.created_at,
             SunsetEpisode.asked_at,
             SunsetEpisode.first_send_id,
             SunsetEpisode.last_send_id,
@@ -304,3 +306,17 @@ def state_counts(session: Session, newsletter_id: str) -> dict[str, int]:
         .group_by(SunsetEpisode.state)
     )
     return {str(state): int(n) for state, n in session.execute(stmt)}
+
+
+def dashboard_counts(session: Session, newsletter_id: str) -> dict[str, int]:
+    """The dashboard's figures: readers asked (the email went out), waiting for an answer,
+    kept (said yes), back by a click, removed as inactive."""
+    counts = state_counts(session, newsletter_id)
+    went_out = (EpisodeState.ASKED, EpisodeState.KEPT, EpisodeState.ACTIVE, EpisodeState.LEFT)
+    return {
+        "asked": sum(counts.get(s, 0) for s in (*went_out, EpisodeState.REMOVED)),
+        "waiting": counts.get(EpisodeState.ASKED, 0),
+        "kept": counts.get(EpisodeState.KEPT, 0),
+        "clicked": counts.get(EpisodeState.ACTIVE, 0),
+        "removed": counts.get(EpisodeState.REMOVED, 0),
+    }

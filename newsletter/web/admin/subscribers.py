@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from newsletter.automations.sunset import store as sunset_store
 from newsletter.events.store import events_for_email
 from newsletter.tracking.privacy import reader_clicks
 from newsletter.web.admin import actions
@@ -44,6 +45,11 @@ def subscribers(
             n.id: admin_store.subscriber_growth(session, n.id)
             for n in services.settings.newsletters
         }
+        sunsets = {
+            n.id: sunset_store.dashboard_counts(session, n.id)
+            for n in services.settings.newsletters
+            if n.sunset is not None
+        }
     charts = {
         newsletter_id: line_chart(
             [(float(i), float(total)) for i, (_day, total) in enumerate(series)],
@@ -56,6 +62,7 @@ def subscribers(
         "people": people,
         "subs": subs,
         "charts": charts,
+        "sunsets": sunsets,
         "newsletters": services.settings.newsletters,
         "done": request.query_params.get("done", ""),
     }
