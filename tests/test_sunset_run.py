@@ -268,14 +268,56 @@ def test_a_crash_mid_ask_never_sends_a_second(
     assert len(asks_to(services, email)) == 0
 
 
-def test_two_runs_at_once_send_one_email_each(history: History) -> None:
+def test_runs_at_once_send_one_email_each(history: History) -> None:
     import threading
 
     services = history.services
-    threads = [threading.Thread(target=service.run_all, args=(services,)) for _ in range(2)]
+    threads = [threading.Thread(target=service.run_all, args=(services,)) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     for email in INACTIVE:
-        assert len(asks_to(services, email)) == 1
+        sid = next(history.ids[k] for k, e in READERS.items() if e == email)
+        assert len(asks_to(services, email)) == 1, (email, episodes(services, sid))
+
+
+def test_a_claim_committed_between_the_read_and_the_check_wins(history: History) -> None:
+    """The interleaving that once sent two emails, made to happen: another runner commits
+    its claim right after this one's first read of the ledger."""
+    import threading
+
+    from sqlalchemy import event
+
+    from newsletter.automations.sunset import store
+
+    services = history.services
+    never = history.ids["never"]
+    with services.sessions() as session:
+        window = store.tracked_window(session, "weekly", 3)
+
+    def claim() -> int | None:
+        with transaction(services.sessions) as session:
+            return store.claim_episode(
+                session, subscriber_id=never, newsletter_id="weekly", window=window
+            )
+
+    other: list[int | None] = []
+    fired: list[bool] = []
+
+    def between(*args: object) -> None:
+        statement = str(args[2])
+        if "sunset_episodes" in statement and not fired:
+            fired.append(True)
+            thread = threading.Thread(target=lambda: other.append(claim()))
+            thread.start()
+            thread.join()
+
+    event.listen(services.engine, "after_cursor_execute", between)
+    try:
+        mine = claim()
+    finally:
+        event.remove(services.engine, "after_cursor_execute", between)
+    assert other and other[0] is not None
+    assert mine is None
+    assert episodes(services, never) == [(1, "asking")]

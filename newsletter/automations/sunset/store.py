@@ -165,14 +165,18 @@ def claim_episode(
 ) -> int | None:
     """Start the reader's next episode (state ``asking``); None when another runner did
     (the unique (subscriber, newsletter, episode) row decides)."""
-    if session.scalar(select(_episode_since(subscriber_id, newsletter_id, window[0].sent_at))):
-        return None  # another runner asked (or closed an episode) since the window began
+    # The latest number first, the check second: a runner whose row commits between the
+    # two is seen by the check; one that commits later holds the same number, and the
+    # unique row refuses the second insert. (Checked first, a row committed in between
+    # would give this runner the next number and a second email.)
     latest = session.scalar(
         select(func.max(SunsetEpisode.episode)).where(
             SunsetEpisode.subscriber_id == subscriber_id,
             SunsetEpisode.newsletter_id == newsletter_id,
         )
     )
+    if session.scalar(select(_episode_since(subscriber_id, newsletter_id, window[0].sent_at))):
+        return None  # another runner asked (or closed an episode) since the window began
     row = SunsetEpisode(
         subscriber_id=subscriber_id,
         newsletter_id=newsletter_id,
