@@ -121,7 +121,7 @@ def test_check_reports_ab_errors_and_warns_without_tracking(
     assert data["subjects"] == ["첫째", "둘째"]
     assert (
         data["ab_test"]
-        == "A/B test: 2 subjects to a 10% sample; the winner goes to the rest after 1h"
+        == "A/B test: 2 subjects tried on 10% of the readers; the winner goes to the rest after 1h"
     )
     assert "ab_without_tracking" in {w["code"] for w in data["warnings"]}
 
@@ -188,3 +188,16 @@ def test_an_advertising_ab_issue_puts_the_prefix_on_every_subject(
     report = check_issue(settings, parse_issue_file(settings, handwritten))
     assert "ad_subject_prefix" in {f.code for f in report.errors}
     assert any("subject 2" in f.message for f in report.errors)
+
+
+def test_issues_show_lists_the_subjects(
+    settings: Settings, write_issue: WriteIssue, config_path: Path
+) -> None:
+    _issue(write_issue, 'subjects: ["첫째", "둘째"]', "ab_test: {sample: 500, wait: 90m}")
+    result = runner.invoke(app, ["--config", str(config_path), "issues", "show", "ab", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["subject"] == "첫째" and data["subjects"] == ["첫째", "둘째"]
+    assert data["ab_test"] == (
+        "A/B test: 2 subjects tried on 500 readers; the winner goes to the rest after 90m"
+    )

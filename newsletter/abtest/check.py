@@ -56,7 +56,11 @@ def ab_summary(issue: ParsedIssue) -> str:
     test = issue.ab_test
     if test is None:
         return ""
+    sample = test.sample
+    tried_on = (
+        f"{sample.count} readers" if sample.count is not None else f"{sample.label} of the readers"
+    )
     return (
-        f"A/B test: {len(test.subjects)} subjects to a {test.sample.label} sample; "
+        f"A/B test: {len(test.subjects)} subjects tried on {tried_on}; "
         f"the winner goes to the rest after {wait_label(test.wait)}"
     )

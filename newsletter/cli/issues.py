@@ -373,11 +373,15 @@ def demo(ctx: typer.Context) -> None:
 
 
 def _summary(parsed: ParsedIssue) -> dict[str, Any]:
+    from newsletter.abtest.check import ab_summary
+
     return {
         "slug": parsed.slug,
         "newsletter": parsed.newsletter_id,
         "title": parsed.title,
         "subject": parsed.subject,
+        "subjects": list(parsed.ab_test.subjects) if parsed.ab_test else [],
+        "ab_test": ab_summary(parsed),
         "preheader": parsed.preheader,
         "author": parsed.author,
         "draft": parsed.draft,
