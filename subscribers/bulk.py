@@ -84,6 +84,7 @@ staging = Table(
     Column("name", String(200), nullable=False),
     Column("opt_out", Boolean, nullable=False),
     Column("ad_consent", Boolean),  # None: the file says nothing (docs/advertising.md)
+    Column("timezone", String(64), nullable=False),  # "": keep the person's
     Column("ad_action", String(16)),  # give / withdraw (subscribers.ad_import)
     Column("subscriber_id", Integer),
     Column("person_status", String(16)),
@@ -218,7 +219,7 @@ def _stage(session: Session, items: Any, rejects: RejectsWriter, summary: Import
     return valid
 
 
-_COLUMNS = "line, email, email_normalized, email_hash, name, opt_out, ad_consent"
+_COLUMNS = "line, email, email_normalized, email_hash, name, opt_out, ad_consent, timezone"
 
 
 class _StagingWriter(Protocol):
@@ -234,7 +235,7 @@ class _InsertWriter:
         self.connection = connection
         mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         self.sql = (
-            f"INSERT INTO subscriber_import ({_COLUMNS}) VALUES ({', '.join([mark] * 7)}) "
+            f"INSERT INTO subscriber_import ({_COLUMNS}) VALUES ({', '.join([mark] * 8)}) "
             "ON CONFLICT (email_normalized) DO UPDATE SET name = excluded.name "
             "WHERE subscriber_import.name = '' AND excluded.name <> ''"
         )
@@ -256,7 +257,7 @@ class _CopyWriter:
         connection.exec_driver_sql(
             "CREATE TEMPORARY TABLE subscriber_import_raw (line integer, email text, "
             "email_normalized text, email_hash text, name text, opt_out boolean, "
-            "ad_consent boolean)"
+            "ad_consent boolean, timezone text)"
         )
 
     def write(self, batch: list[Row]) -> None:
@@ -272,7 +273,7 @@ class _CopyWriter:
             f"INSERT INTO subscriber_import ({_COLUMNS}) "
             "SELECT DISTINCT ON (email_normalized) line, email, email_normalized, email_hash, "
             "coalesce(first_value(nullif(name, '')) OVER (PARTITION BY email_normalized "
-            "ORDER BY (name = ''), line), ''), opt_out, ad_consent "
+            "ORDER BY (name = ''), line), ''), opt_out, ad_consent, timezone "
             "FROM subscriber_import_raw ORDER BY email_normalized, line"
         )
         self.connection.exec_driver_sql("DROP TABLE subscriber_import_raw")
@@ -368,7 +369,7 @@ def _apply(session: Session, newsletter_id: str, *, confirmed: bool, actor: str)
                 *("status", "created_at", "updated_at"),
             ],
             select(st.email, st.email_normalized, st.email_hash, st.name, literal(""))
-            .add_columns(literal(""), literal(SubscriberStatus.ACTIVE.value), at, at)
+            .add_columns(st.timezone, literal(SubscriberStatus.ACTIVE.value), at, at)
             .where(st.action == "new")
             .order_by(st.line),
             include_defaults=False,
@@ -412,6 +413,7 @@ def _apply(session: Session, newsletter_id: str, *, confirmed: bool, actor: str)
     _analyze(session, "subscriber_import", "subscribers", "subscriptions")
     _apply_opt_outs(session, newsletter_id, now=now, actor=actor)
     _apply_names(session, now=now, actor=actor)
+    _apply_timezones(session, now=now, actor=actor)
 
 
 def _apply_opt_outs(session: Session, newsletter_id: str, *, now: datetime, actor: str) -> None:
@@ -508,6 +510,32 @@ def _apply_names(session: Session, *, now: datetime, actor: str) -> None:
         now=now,
         actor=actor,
         detail={"fields": ["name"]},
+    )
+
+
+def _apply_timezones(session: Session, *, now: datetime, actor: str) -> None:
+    """Existing people whose row names another (valid) timezone get it, with an event."""
+    st = staging.c
+    current = select(_S.c.timezone).where(_S.c.id == st.subscriber_id).scalar_subquery()
+    rezoned = and_(
+        st.action.in_(["subscribe", "activate", "keep"]),
+        st.timezone != "",
+        st.timezone != current,
+    )
+    _insert_events(
+        session,
+        EventKind.PREFERENCES_CHANGED,
+        None,
+        rezoned,
+        now=now,
+        actor=actor,
+        detail={"fields": ["timezone"]},
+    )
+    new_zone = select(st.timezone).where(st.subscriber_id == _S.c.id).scalar_subquery()
+    session.execute(
+        update(_S)
+        .values(timezone=new_zone, updated_at=now)
+        .where(_S.c.id.in_(select(st.subscriber_id).where(rezoned)))
     )
 
 

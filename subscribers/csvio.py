@@ -25,6 +25,7 @@ from typing import IO, NamedTuple, TextIO
 
 from subscribers.addresses import address_hash, clean_name, parse_address
 from subscribers.errors import ImportRejected, InvalidAddress
+from subscribers.zones import is_known_timezone
 
 EMAIL_HEADERS = frozenset(
     {"email", "emailaddress", "mail", "mailaddress", "address", "emails", "correo"}
@@ -46,6 +47,10 @@ AD_CONSENT_HEADERS = frozenset(
 )
 AD_CONSENT_TRUE = frozenset({"true", "yes", "y", "1", "o", "동의", "예", "네"})
 AD_CONSENT_FALSE = frozenset({"false", "no", "n", "0", "x", "거부", "미동의", "아니오", "철회"})
+#: The reader's timezone column: an IANA name (``Asia/Seoul``), else the row is refused.
+TIMEZONE_HEADERS = frozenset(
+    {"timezone", "tz", "timezonename", "zone", "시간대", "타임존", "표준시간대"}
+)
 DELIMITERS = ",;\t|"
 #: Characters that start a formula (after NFKC) or that spreadsheets skip before one.
 _FORMULA_STARTS = frozenset("=+-@\u2212\t\r\n")
@@ -67,6 +72,7 @@ class Row(NamedTuple):
     name: str
     opt_out: bool
     ad_consent: bool | None = None  # None: the file says nothing about advertising
+    timezone: str = ""  # an IANA name; "" keeps the person's (the site's for new people)
 
 
 class Reject(NamedTuple):
@@ -88,6 +94,7 @@ class CsvFormat:
     name_column: int | None
     status_column: int | None = None
     ad_column: int | None = None
+    timezone_column: int | None = None
 
 
 def detect_encoding(path: Path) -> str:
@@ -135,8 +142,16 @@ def sniff_format(path: Path, encoding: str | None = None) -> CsvFormat:
             name_column = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
             status_column = next((i for i, k in enumerate(keys) if k in STATUS_HEADERS), None)
             ad_column = next((i for i, k in enumerate(keys) if k in AD_CONSENT_HEADERS), None)
+            zone_column = next((i for i, k in enumerate(keys) if k in TIMEZONE_HEADERS), None)
             return CsvFormat(
-                encoding, delimiter, True, email_column, name_column, status_column, ad_column
+                encoding,
+                delimiter,
+                True,
+                email_column,
+                name_column,
+                status_column,
+                ad_column,
+                zone_column,
             )
     delimiter = sniffed
     first_row = next(csv.reader([first], delimiter=delimiter), [])
@@ -207,7 +222,16 @@ def _parse_row(line: int, cells: list[str], fmt: CsvFormat) -> Row | Reject:
         elif cell:
             return Reject(line, value, f"ad_consent: {cells[fmt.ad_column]!r} is not true/false")
     digest = address_hash(address.normalized)
-    return Row(line, address.email, address.normalized, digest, name, opt_out, ad_consent)
+    timezone = ""
+    if fmt.timezone_column is not None and fmt.timezone_column < len(cells):
+        timezone = unguard(cells[fmt.timezone_column]).strip()
+        if timezone and not is_known_timezone(timezone):
+            return Reject(
+                line,
+                value,
+                f"timezone: {timezone[:80]!r} is not an IANA timezone name (e.g. Asia/Seoul)",
+            )
+    return Row(line, address.email, address.normalized, digest, name, opt_out, ad_consent, timezone)
 
 
 def unguard(cell: str) -> str:

@@ -27,15 +27,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from subscribers import ad_consent
+from subscribers import ad_consent, zones
 from subscribers.addresses import address_hash, clean_name, parse_address
 from subscribers.db import utcnow
-from subscribers.errors import InvalidTimezone, Suppressed, UnknownNewsletter
+from subscribers.errors import Suppressed, UnknownNewsletter
 from subscribers.events import EventKind, How, record_event
 from subscribers.models import (
     ConsentRecord,
@@ -112,6 +111,9 @@ def subscribe(
     origin = Source(source)
     if confirmed and origin is Source.FORM:
         raise ValueError("form sign-ups are always double opt-in")
+    timezone = timezone.strip()
+    if timezone:
+        check_timezone(timezone)
     require_newsletters(session, newsletters)
     address = parse_address(email)
     digest = address_hash(address.normalized)
@@ -598,10 +600,4 @@ def update_profile(
 
 def check_timezone(name: str) -> str:
     """``name`` if it is an IANA timezone this machine knows; ``InvalidTimezone`` if not."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidTimezone(
-            f"unknown timezone {name!r} (use an IANA name like Asia/Seoul)"
-        ) from None
-    return name
+    return zones.check_timezone(name)

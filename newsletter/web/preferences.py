@@ -29,6 +29,7 @@ from subscribers.events import How
 from subscribers.models import Subscriber
 from subscribers.queries import require_subscriber, subscriptions_of
 from subscribers.tokens import TokenPurpose
+from subscribers.zones import is_known_timezone, sorted_timezones
 
 router = APIRouter(tags=["subscribers"])
 
@@ -42,7 +43,10 @@ NOTICES = {
     "refused": "preferences.refused",
     "data_link": "preferences.data_link_sent",
     "advertising": "preferences.advertising_saved",
+    "bad_timezone": "preferences.bad_timezone",
 }
+#: Notices that say nothing was done.
+ERRORS = ("refused", "bad_timezone")
 ACTIONS = (
     "save",
     "resubscribe",
@@ -81,7 +85,7 @@ def preferences_page(
     with transaction(services.sessions) as session:
         context = _page_context(session, pages, data.subscriber_id, token)
     notice = pages.catalog.text(pages.language(request), NOTICES[done]) if done in NOTICES else ""
-    context["error" if done == "refused" else "notice"] = notice
+    context["error" if done in ERRORS else "notice"] = notice
     context["csrf_token"] = pages.csrf.token(token, session_id)
     response = pages.render(request, "preferences.html", context)
     csrf.set_session_cookie(response, session_id, secure=request.url.scheme == "https")
@@ -105,8 +109,14 @@ def preferences_action(
     newsletter: Annotated[str, Form(max_length=64)] = "",
     lang: Annotated[str, Form(max_length=8)] = "",
     ad_newsletters: Annotated[list[str] | None, Form()] = None,
+    timezone: Annotated[str, Form(max_length=1000)] = "",
+    timezone_shown: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    """Apply one action of the page (``save``, ``pause``, ``export``, ``erase`` …)."""
+    """Apply one action of the page (``save``, ``pause``, ``export``, ``erase`` …).
+
+    ``save`` with a ``timezone`` (an IANA name, or "" for the site's) changes it; a name
+    this machine does not know changes nothing and says so.
+    """
     data = services.tokens.loads(token, TokenPurpose.PREFERENCES)
     language = common.language(request, pages, lang)
     refused = common.refused_post(
@@ -132,12 +142,20 @@ def preferences_action(
             return error_response(request, 429)
         return RedirectResponse(f"{url}?done=data_link&lang={language}", status_code=303)
     chosen = [n for n in newsletters or [] if common.known(pages, n)]
+    # The page's select always posts (FastAPI reads its empty "site's" choice as absent).
+    zone = timezone.strip() if timezone_shown == "1" else None
+    if action == "save" and zone and not is_known_timezone(zone):
+        return RedirectResponse(f"{url}?done=bad_timezone&lang={language}", status_code=303)
     with transaction(services.sessions) as session:
         require_subscriber(session, subscriber_id)
         if action == "advertising":
             done = _advertising(session, subscriber_id, set(ad_newsletters or []), request, ip)
         else:
             done = _apply(session, subscriber_id, action, chosen, name, weeks, newsletter, ip)
+        if action == "save" and zone is not None:
+            service.update_profile(
+                session, subscriber_id=subscriber_id, timezone=zone, how=How.PREFERENCES
+            )
     return RedirectResponse(f"{url}?done={done}&lang={language}", status_code=303)
 
 
@@ -198,7 +216,9 @@ def _page_context(session: Session, pages: Pages, subscriber_id: int, token: str
     person = require_subscriber(session, subscriber_id)
     rows = _rows(session, pages, person)
     return {
-        "subscriber": {"email": person.email, "name": person.name},
+        "subscriber": {"email": person.email, "name": person.name, "timezone": person.timezone},
+        "zones": sorted_timezones(),
+        "site_zone": pages.settings.site.timezone,
         "rows": rows,
         "paused": any(row.paused_until for row in rows),
         "action_url": f"{pages.settings.site.url}/preferences/{token}",

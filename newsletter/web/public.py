@@ -26,6 +26,7 @@ from newsletter.settings import NewsletterSettings
 from newsletter.web import common, embed, keep, mydata, oneclick, preferences, ratelimit, store
 from newsletter.web.deps import ClientIp, MailerDep, PagesDep, ServicesDep
 from newsletter.web.handlers import error_response
+from newsletter.web.security import SUBSCRIBE_POLICY, TIMEZONE_HINT_SCRIPT
 from newsletter.web.templating import Pages
 from subscribers import service
 from subscribers.errors import InvalidAddress, Suppressed, UnknownNewsletter
@@ -33,6 +34,7 @@ from subscribers.events import How
 from subscribers.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from subscribers.queries import greeting_name, require_subscriber, unconfirmed_consent
 from subscribers.tokens import TokenData, TokenPurpose
+from subscribers.zones import is_known_timezone
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["subscribers"])
@@ -70,6 +72,7 @@ def subscribe(
     website: Text = "",
     lang: Annotated[str, Form(max_length=8)] = "",
     ad_consent: Annotated[str, Form(max_length=8)] = "",
+    timezone: Text = "",
 ) -> Response:
     """Sign up (double opt-in): the same "check your inbox" answer for every address.
 
@@ -109,6 +112,8 @@ def subscribe(
             wording_version=WORDING_VERSION,
             locale=language,
             advertising=bool(ad_consent.strip()),
+            # The browser's hint: a name this machine does not know is dropped, silently.
+            timezone=timezone.strip() if is_known_timezone(timezone.strip()) else "",
         )
     except (InvalidAddress, UnknownNewsletter):
         if embed.wants_json(request):
@@ -347,7 +352,10 @@ def _form(
         "error": error,
     }
     status = 422 if error else 200
-    return pages.render(request, "subscribe.html", context, status_code=status, lang=lang)
+    context["timezone_hint_script"] = TIMEZONE_HINT_SCRIPT
+    response = pages.render(request, "subscribe.html", context, status_code=status, lang=lang)
+    response.headers["Content-Security-Policy"] = SUBSCRIBE_POLICY
+    return response
 
 
 def _unsubscribe_token(

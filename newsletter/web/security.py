@@ -14,6 +14,9 @@ sites, uses :data:`EMBED_POLICY`, which any site may frame.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The policy of every HTML page: nothing but inline styles and this site's images.
@@ -31,6 +34,19 @@ ISSUE_CONTENT_POLICY = (
 EMBED_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors *"
+)
+#: The sign-up page's one script: the browser's timezone into the form's hidden hint
+#: (``Intl``; an unknown name is dropped by the server, never refusing the sign-up).
+TIMEZONE_HINT_SCRIPT = (
+    'document.querySelectorAll("input[data-nl-timezone]").forEach(function (input) {'
+    " try { input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; }"
+    " catch (error) { input.value = ''; } });"
+)
+#: The sign-up page: the page policy plus exactly that script (by its hash).
+SUBSCRIBE_POLICY = PAGE_POLICY + (
+    "; script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(TIMEZONE_HINT_SCRIPT.encode()).digest()).decode()
+    + "'"
 )
 _EVERY_RESPONSE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 
