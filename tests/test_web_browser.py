@@ -8,6 +8,7 @@ preferences, download the data, erase; screenshots at phone and desktop widths.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from newsletter.delivery.links import Links
+from newsletter.web.security import TIMEZONE_HINT_SCRIPT
 from tests.conftest import CHROMIUM_FLAGS, require
 from tests.fixtures.web import LiveSite, body_text, link, statuses
 
@@ -68,7 +70,8 @@ def test_reader_journey(browser: Any, live_site: LiveSite, tmp_path: Path) -> No
     page.get_by_label("이메일 주소").fill("journey@example.com")
     page.get_by_label("이름").fill("여행자")
     page.get_by_label("Weekly").check()
-    page.get_by_label("Letters").check()
+    # By role and name start: the advertising box's label ends in "Test Letters" too.
+    page.get_by_role("checkbox", name=re.compile(r"^Letters")).check()
     page.get_by_role("button", name="구독하기").click()
     page.get_by_role("heading", name="메일함을 확인해 주세요").wait_for()
     _shoot(page, shots, "2-check-inbox")
@@ -149,7 +152,11 @@ def test_form_works_without_css(browser: Any, live_site: LiveSite) -> None:
     context = browser.new_context(locale="ko-KR", java_script_enabled=False)
     page = context.new_page()
     page.goto(f"{live_site.url}/subscribe")
-    assert page.locator("script").count() == 0  # no JavaScript anywhere
+    # No JavaScript but the timezone hint (hashed in the page's policy), which only fills a
+    # hidden field: without JavaScript it stays empty and the form works the same.
+    scripts = page.locator("script")
+    assert scripts.count() == 1 and scripts.inner_text() == TIMEZONE_HINT_SCRIPT
+    assert page.locator("input[name=timezone]").input_value() == ""
     context.close()
     # CSS off: strip the page's styles, then the form must still read and work in order.
     context = browser.new_context(locale="ko-KR")
@@ -158,7 +165,8 @@ def test_form_works_without_css(browser: Any, live_site: LiveSite) -> None:
     page.evaluate("document.querySelectorAll('style').forEach(node => node.remove())")
     assert page.get_by_text("이 칸은 비워 두세요").is_visible()  # the honeypot explains itself
     page.get_by_label("이메일 주소").fill("plain@example.com")
-    page.get_by_label("Letters").check()
+    # By role and name start: the advertising box's label ends in "Test Letters" too.
+    page.get_by_role("checkbox", name=re.compile(r"^Letters")).check()
     page.get_by_role("button", name="구독하기").click()
     page.get_by_role("heading", name="메일함을 확인해 주세요").wait_for()
     assert live_site.outbox.wait_for("plain@example.com")
