@@ -4,6 +4,7 @@ a forged or foreign token is a 404; the English email for an English newsletter.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,8 +14,8 @@ from newsletter.db import transaction
 from newsletter.services import Services
 from subscribers import service as subscriptions
 from tests.admin_support import add_account, login_as
-from tests.fixtures.web import add_subscriber, body_text, link, statuses
-from tests.sunset_support import age, asks_to, episodes, send
+from tests.fixtures.web import add_subscriber, body_text, link, statuses, token_url
+from tests.sunset_support import age, asks_to, episodes, outbox, send
 from tests.tracking_support import Tracked, app_client, path_of
 
 pytestmark = pytest.mark.db
@@ -143,3 +144,43 @@ def test_the_dashboard_counts_asked_kept_and_removed(tracked: Tracked) -> None:
     cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
     # newsletter, asked, waiting, said yes, back by a click, removed
     assert cells == ["Weekly", "2", "0", "1", "0", "1"]
+
+
+def removed(tracked: Tracked) -> tuple[Services, int]:
+    """A reader removed as inactive (asked, and the grace passed)."""
+    services, subscriber_id, _keep = asked(tracked)
+    age(services, timedelta(days=15))
+    service.run_all(services)
+    assert statuses(services, subscriber_id) == {"weekly": "unsubscribed"}
+    return services, subscriber_id
+
+
+def test_the_sign_up_form_brings_a_removed_reader_back(tracked: Tracked) -> None:
+    services, subscriber_id = removed(tracked)
+    with app_client(services) as client:
+        assert client.post(
+            "/subscribe", data={"email": READER, "newsletters": ["weekly"]}
+        ).is_success
+        (confirm,) = [m for m in outbox(services).to(READER) if "/confirm/" in body_text(m)]
+        confirm_path = path_of(link(confirm, "confirm"))
+        assert client.post(confirm_path).status_code == 200
+    assert statuses(services, subscriber_id) == {"weekly": "active"}
+    # A fresh start: the issues before the return judge nobody, a new one after it does.
+    assert service.run_all(services)[0].ask == []
+    send(services, "s1")
+    (report,) = service.run_all(services)
+    assert [e.email for e in report.ask] == [READER]
+    assert episodes(services, subscriber_id) == [(1, "removed"), (2, "asked")]
+
+
+def test_the_preferences_page_brings_a_removed_reader_back(tracked: Tracked) -> None:
+    services, subscriber_id = removed(tracked)
+    url = path_of(token_url(services, "preferences", subscriber_id))
+    with app_client(services) as client:
+        page = client.get(url)
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+        assert csrf is not None
+        client.post(
+            url, data={"csrf_token": csrf[1], "action": "resubscribe", "newsletter": "weekly"}
+        )
+    assert statuses(services, subscriber_id) == {"weekly": "active"}
