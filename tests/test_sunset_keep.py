@@ -13,6 +13,7 @@ from newsletter.automations.sunset import service
 from newsletter.db import transaction
 from newsletter.services import Services
 from subscribers import service as subscriptions
+from subscribers.db import utcnow
 from tests.admin_support import add_account, login_as
 from tests.fixtures.web import add_subscriber, body_text, link, statuses, token_url
 from tests.sunset_support import age, asks_to, episodes, outbox, send
@@ -184,3 +185,19 @@ def test_the_preferences_page_brings_a_removed_reader_back(tracked: Tracked) -> 
             url, data={"csrf_token": csrf[1], "action": "resubscribe", "newsletter": "weekly"}
         )
     assert statuses(services, subscriber_id) == {"weekly": "active"}
+
+
+def test_a_sequence_step_is_no_issue_of_the_window(tracked: Tracked) -> None:
+    from newsletter.automations.sequences import service as sequences
+    from tests.sequence_support import confirmed_reader, write_step
+
+    services = tracked(tracking="per_reader", sunset=ONE)
+    write_step(services.settings, "01-welcome", after="0", title="환영합니다")
+    sequences.sync_steps(services, now=utcnow() - timedelta(hours=2))
+    reader = confirmed_reader(services, READER, utcnow() - timedelta(hours=1))
+    assert sequences.walk(services).sent == {"weekly/01-welcome": 1}
+    (report,) = service.run_all(services, dry_run=True)
+    assert report.window == [] and report.ask == []
+    send(services, "s0")  # the first issue: now the reader can be judged
+    (report,) = service.run_all(services, dry_run=True)
+    assert report.window == ["s0"] and [e.subscriber_id for e in report.ask] == [reader]

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.automations.sunset.models import OPEN_STATES, EpisodeState, SunsetEpisode
+from newsletter.delivery.content import STEP_PREFIX
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send, SendStatus
 from newsletter.tracking.models import Hit, LinkKind, TrackedSend
 from subscribers.events import EventKind
@@ -62,7 +63,7 @@ def _sent_at() -> ColumnElement[datetime]:
 
 def tracked_window(session: Session, newsletter_id: str, size: int) -> list[WindowSend]:
     """The newsletter's last ``size`` sent issues tracked per reader, oldest first; empty
-    when fewer exist (then nobody can be judged)."""
+    when fewer exist (then nobody can be judged). Sequence steps are not issues."""
     stmt = (
         select(Send.id, Send.issue_slug, _sent_at())
         .join(TrackedSend, TrackedSend.send_id == Send.id)
@@ -70,6 +71,8 @@ def tracked_window(session: Session, newsletter_id: str, size: int) -> list[Wind
             Send.newsletter_id == newsletter_id,
             Send.status == SendStatus.SENT,
             TrackedSend.mode == "per_reader",
+            # A sequence step's send is no issue: each reader gets it at their own time.
+            ~Send.issue_slug.startswith(STEP_PREFIX, autoescape=True),
         )
         .order_by(_sent_at().desc(), Send.id.desc())
         .limit(size)
