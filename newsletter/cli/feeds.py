@@ -95,6 +95,8 @@ def feeds_poll(
     from newsletter.errors import FeedError
 
     reports = poll(services(ctx), feed)
+    if not reports and not as_json:
+        console.print("no feeds (add one with `newsletter feeds add URL --newsletter ID`)")
     if as_json:
         print_json([report.as_dict() for report in reports])
     else:

@@ -43,7 +43,7 @@ class PollReport:
 
     feed_id: int
     url: str
-    status: str  # ok | not_modified | failed | busy
+    status: str  # ok | not_modified | failed | busy (another process polls it) | gone
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -152,8 +152,8 @@ def poll_feed(
     with transaction(services.sessions) as session:
         claimed = store.claim(session, feed_id, now=now, until=now + LEASE, due_only=due_only)
         feed = store.find_feed(session, str(feed_id))
-    if feed is None:
-        raise FeedNotFound(f"no feed {feed_id}")
+    if feed is None:  # removed since it was found due
+        return PollReport(feed_id, "", "gone")
     report = PollReport(feed.id, feed.url, "busy" if not claimed else "ok")
     if not claimed:
         return report
