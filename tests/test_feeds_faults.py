@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -184,3 +185,13 @@ def test_only_due_feeds_are_polled_and_never_one_another_process_polls(
     [busy] = service.poll(services)
     assert busy.status == "busy"
     assert feeds.count("/feed.xml", 200) == 1
+
+
+def test_a_feed_removed_while_due_is_reported_gone(services: Services, feeds: FeedServer) -> None:
+    feeds.routes["/feed.xml"] = Route(jekyll_atom(POSTS), "application/atom+xml")
+    feed = service.add_feed(services, feeds.url("/feed.xml"), newsletter_id="weekly", mode="draft")
+    service.remove_feed(services, str(feed.id))
+    with httpx.Client() as client:
+        report = service.poll_feed(services, feed.id, client=client, due_only=True)
+    assert report.status == "gone"
+    assert feeds.count("/feed.xml", 200) == 0
