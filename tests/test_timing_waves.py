@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from newsletter import db
 from newsletter.delivery import RunOptions, engine, start_send
@@ -208,3 +208,31 @@ def test_the_running_scheduler_takes_the_send_again_at_its_next_wave(
         scheduler.shutdown()
     recipients = _outbox_recipients(services)
     assert len(recipients) == 4 and len(set(recipients)) == 4
+
+
+def test_a_worker_claims_a_waiting_send_only_when_due_and_never_joins_it_early(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``newsletter worker`` (PostgreSQL) finds waiting sends through the same list; a
+    worker looking for a send to help with never picks one whose rows are all due later."""
+    from newsletter.delivery import liveness, worker
+
+    clock = patch_clock(monkeypatch, T0)
+    ids = add_audience(services, 3)
+    waves.add_fan_out_hook(_defer_from(ids[1], LATER))
+    first = start_send(services, "hello", options=_options())
+    assert first.status == "waiting"
+    assert worker.join_next(services) is None
+    # Even while another runner has it `sending`, rows of a later wave are nothing to join.
+    with db.transaction(services.sessions) as session:
+        session.execute(update(Send).values(status="sending"))
+    assert worker.join_next(services) is None
+    with db.transaction(services.sessions) as session:
+        session.execute(update(Send).values(status="waiting"))
+    runner = engine.new_worker_id()
+    with liveness.hold(services, runner):
+        assert worker.claim_next(services, worker=runner) is None
+        clock.set(LATER)
+        assert worker.claim_next(services, worker=runner) == first.send_id
+        result = engine.run_send(services, first.send_id, worker=runner, options=_options())
+    assert result.status == "sent" and result.counts["accepted"] == 3
