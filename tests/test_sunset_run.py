@@ -19,6 +19,7 @@ from newsletter.services import Services
 from subscribers import service as subscriptions
 from subscribers.db import utcnow
 from subscribers.models import ConsentRecord, Event
+from subscribers.privacy import export_person
 from tests.fixtures.web import add_subscriber, body_html, body_text, statuses
 from tests.sunset_support import (
     SUNSET,
@@ -192,6 +193,10 @@ def test_grace_passing_removes_with_reason_inactive(history: History) -> None:
             .order_by(Event.id.desc())
         ).first()
         assert event is not None and event.detail == {"reason": "inactive"}
+        exported = export_person(session, subscriber_id=never)
+    assert {"newsletters": ["weekly"], "reason": "inactive"}.items() <= next(
+        c for c in exported["consent_records"] if c["reason"]
+    ).items()
 
 
 def test_a_human_click_on_a_newer_issue_ends_the_episode(history: History) -> None:
@@ -321,3 +326,33 @@ def test_a_claim_committed_between_the_read_and_the_check_wins(history: History)
     assert other and other[0] is not None
     assert mine is None
     assert episodes(services, never) == [(1, "asking")]
+
+
+def test_a_refusal_fails_one_ask_and_a_backend_down_stops_the_run(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.errors import PermanentBackendError, TransientBackendError
+
+    services = history.services
+    real = service.send_ask
+    first, second, third = sorted(history.ids[k] for k in ("never", "scanned", "early"))
+
+    def backend(services: Services, outgoing: object, ask: service.Ask) -> None:
+        if ask.subscriber_id == first:
+            raise PermanentBackendError(f"{ask.email} refused: 550 no such user")
+        if ask.subscriber_id == second:
+            raise TransientBackendError("421 try again later")
+        real(services, outgoing, ask)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "send_ask", backend)
+    (report,) = service.run_all(services)
+    assert [(e.subscriber_id, e.outcome) for e in report.ask] == [
+        (first, "failed"),
+        (second, "stopped"),
+    ]
+    assert episodes(services, first) == [(1, "failed")]
+    assert episodes(services, second) == [(1, "failed")]
+    assert episodes(services, third) == []  # not tried: the next run asks them
+    monkeypatch.undo()
+    (later,) = service.run_all(services)
+    assert [(e.subscriber_id, e.outcome) for e in later.ask] == [(third, "asked")]

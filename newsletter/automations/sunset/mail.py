@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from newsletter.delivery import send_transactional
+from newsletter.delivery.backends import Backend, make_backend
 from newsletter.delivery.links import Links
 from newsletter.resources import template_dirs
 from newsletter.services import Services
@@ -34,10 +35,24 @@ class Ask:
     deadline: datetime
 
 
-def ask_mailer(services: Services) -> Mailer:
-    """A mailer with the project's page texts (``templates/web/i18n``, then the packaged)."""
+@dataclass
+class Outgoing:
+    """What one run sends its asks with: the templates' mailer and one open backend (an
+    SMTP connection is reused from one ask to the next)."""
+
+    mailer: Mailer
+    backend: Backend
+
+    def close(self) -> None:
+        """Close the backend (its connection)."""
+        self.backend.close()
+
+
+def open_outgoing(services: Services) -> Outgoing:
+    """A mailer with the project's page texts (``templates/web/i18n``, then the packaged)
+    and the configured backend."""
     catalog = Catalog.load(*(d / "i18n" for d in template_dirs(services.settings, "web")))
-    return Mailer(services, catalog)
+    return Outgoing(Mailer(services, catalog), make_backend(services.settings))
 
 
 def keep_url(services: Services, ask: Ask) -> str:
@@ -48,14 +63,14 @@ def keep_url(services: Services, ask: Ask) -> str:
     return f"{services.settings.site.url}/keep/{token}"
 
 
-def send_ask(services: Services, mailer: Mailer, ask: Ask) -> None:
+def send_ask(services: Services, outgoing: Outgoing, ask: Ask) -> None:
     """Render and send the email now; raises the backend's error when it is not accepted."""
     settings = services.settings
     newsletter = settings.newsletter(ask.newsletter_id)
     links = Links(settings, services.tokens, ask.newsletter_id)
     values = links.values(ask.subscriber_id, name=ask.name)
     deadline = ask.deadline.astimezone(ZoneInfo(settings.site.timezone)).strftime("%Y-%m-%d")
-    email = mailer.render(
+    email = outgoing.mailer.render(
         "sunset",
         lang=settings.sender_for(ask.newsletter_id).language,
         subject_key="sunset.email_subject",
@@ -77,4 +92,5 @@ def send_ask(services: Services, mailer: Mailer, ask: Ask) -> None:
         text=email.text,
         headers=headers,
         newsletter_id=ask.newsletter_id,
+        backend=outgoing.backend,
     )

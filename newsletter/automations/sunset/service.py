@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from newsletter.automations.sunset import store
-from newsletter.automations.sunset.mail import Ask, ask_mailer, send_ask
+from newsletter.automations.sunset.mail import Ask, Outgoing, open_outgoing, send_ask
 from newsletter.automations.sunset.models import OPEN_STATES, EpisodeState
 from newsletter.db import transaction
 from newsletter.errors import NewsletterError, OutcomeUnknownError, PermanentBackendError
@@ -238,26 +238,30 @@ def _ask(
         clicks = store.last_human_clicks(session, newsletter.id, [r.subscriber_id for r in readers])
     report.window = [w.slug for w in window]
     deadline = now + newsletter.sunset.grace
-    mailer = ask_mailer(services) if readers and not report.dry_run else None
-    for reader in readers:
-        entry = Entry(
-            reader.subscriber_id,
-            reader.email,
-            report.window,
-            clicks.get(reader.subscriber_id),
-            deadline=deadline,
-        )
-        if mailer is not None:
-            outcome = _ask_one(services, mailer, newsletter.id, reader, window, now=now)
-            entry = replace(entry, outcome=outcome, asked_at=now)
-            if outcome == "stopped":
+    outgoing = open_outgoing(services) if readers and not report.dry_run else None
+    try:
+        for reader in readers:
+            entry = Entry(
+                reader.subscriber_id,
+                reader.email,
+                report.window,
+                clicks.get(reader.subscriber_id),
+                deadline=deadline,
+            )
+            if outgoing is not None:
+                outcome = _ask_one(services, outgoing, newsletter.id, reader, window, now=now)
+                entry = replace(entry, outcome=outcome, asked_at=now)
+            report.ask.append(entry)
+            if entry.outcome == "stopped":
                 break  # the backend is down: the others are asked by a later run
-        report.ask.append(entry)
+    finally:
+        if outgoing is not None:
+            outgoing.close()
 
 
 def _ask_one(
     services: Services,
-    mailer: Any,
+    outgoing: Outgoing,
     newsletter_id: str,
     reader: store.Reader,
     window: Sequence[store.WindowSend],
@@ -281,7 +285,7 @@ def _ask_one(
         now + _grace(services, newsletter_id),
     )
     try:
-        send_ask(services, mailer, ask)
+        send_ask(services, outgoing, ask)
     except OutcomeUnknownError:
         log.exception("sunset: asking subscriber %s: outcome unknown", reader.subscriber_id)
         return "stopped"  # the row stays ``asking``: never resent, never used to remove
