@@ -311,3 +311,18 @@ def _with_quiet_hours(services: Services, window: str) -> Services:
     ]
     changed = settings.model_copy(update={"newsletters": newsletters})
     return Services(settings=changed, engine=services.engine, sessions=services.sessions)
+
+
+def test_a_cancelled_step_is_out_of_the_sequence_and_the_rest_goes_on(
+    services: Services, outbox: Outbox
+) -> None:
+    _three_steps(services)
+    service.sync_steps(services, now=utcnow() - 2 * HOUR)
+    _readers(services, 2, first_seen=2 * HOUR)
+    tips = next(step for step in _steps(services) if step.name == "02-tips")
+    with transaction(services.sessions) as session:  # paused by the pause rule, say
+        session.execute(update(Send).where(Send.id == tips.send_id).values(status="paused"))
+    engine.cancel_send(services, tips.send_id)
+    report = service.walk(services)
+    assert report.sent == {"weekly/01-welcome": 2, "weekly/03-more": 2}
+    assert received(outbox)["r0@example.net"] == ["환영합니다", "세 번째: 더 보기"]

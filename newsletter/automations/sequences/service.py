@@ -127,23 +127,37 @@ def walk(services: Services, *, options: RunOptions | None = None) -> WalkReport
     """
     report = WalkReport(sync=sync_steps(services))
     with services.sessions() as session:
+        cancelled = store.cancelled_step_sends(session)
         # A step whose file is refused right now (being edited, say) waits: it is neither
-        # sent from a stale copy nor skipped.
+        # sent from a stale copy nor skipped. One whose send an operator cancelled
+        # (`sends cancel`) is out of the sequence, like a removed file.
         steps = [
             step
             for step in store.live_steps(session)
-            if (step.newsletter_id, step.name) in report.sync.live
+            if (step.newsletter_id, step.name) in report.sync.live and step.send_id not in cancelled
         ]
     for newsletter_id, grouped in groupby(steps, key=lambda step: step.newsletter_id):
-        ordered = list(grouped)
-        quiet = in_quiet_hours(services, newsletter_id)
-        for index, step in enumerate(ordered):
-            if quiet and step.after_seconds > 0:
-                continue  # waits for the window's end; a welcome (after: 0) goes at once
-            sent = run_step(services, step, earlier=ordered[:index], options=options)
-            if sent:
-                report.sent[f"{step.newsletter_id}/{step.name}"] = sent
+        try:
+            _walk_newsletter(services, newsletter_id, list(grouped), report, options)
+        except Exception:  # one newsletter's trouble does not hold up the others
+            log.exception("sequences: walking %s failed; the next walk tries again", newsletter_id)
     return report
+
+
+def _walk_newsletter(
+    services: Services,
+    newsletter_id: str,
+    ordered: list[SequenceStep],
+    report: WalkReport,
+    options: RunOptions | None,
+) -> None:
+    quiet = in_quiet_hours(services, newsletter_id)
+    for index, step in enumerate(ordered):
+        if quiet and step.after_seconds > 0:
+            continue  # waits for the window's end; a welcome (after: 0) goes at once
+        sent = run_step(services, step, earlier=ordered[:index], options=options)
+        if sent:
+            report.sent[f"{step.newsletter_id}/{step.name}"] = sent
 
 
 def in_quiet_hours(services: Services, newsletter_id: str, now: datetime | None = None) -> bool:

@@ -149,6 +149,16 @@ def create_step_send(
     return existing.id
 
 
+def cancelled_step_sends(session: Session) -> set[int]:
+    """The send ids of steps whose send an operator cancelled (``sends cancel``)."""
+    query = (
+        select(SequenceStep.send_id)
+        .join(Send, Send.id == SequenceStep.send_id)
+        .where(Send.status == SendStatus.CANCELLED)
+    )
+    return set(session.scalars(query))
+
+
 def replacing_welcome(session: Session, newsletter_ids: Sequence[str]) -> set[str]:
     """Of these newsletters, those whose sequence has a live step with ``after: 0``."""
     if not newsletter_ids:
