@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from newsletter.delivery import store as delivery_store
@@ -221,7 +222,9 @@ def enqueue_due(
         .where(_due_readers(step, earlier, now))
         .order_by(Subscriber.id)
     )
-    statement = delivery_store._insert(session, Delivery).from_select(
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Delivery).from_select(
         ["send_id", "subscriber_id", "status", "attempts"], audience
     )
     # RETURNING counts the rows on both databases (psycopg reports no rowcount here).
