@@ -87,6 +87,12 @@ def test_after_values(text: object, expected: timedelta | None) -> None:
             'title: "A"\nafter: 0\nad: true\n',
             "sequences/weekly/01-a.md:4: ad: true is not for sequence steps",
         ),
+        (
+            "weekly",
+            "01-a",
+            'title: "A"\nafter: 0\nsubjects: ["하나", "둘"]\n',
+            "sequences/weekly/01-a.md:4: subjects: (an A/B test) is not for sequence steps",
+        ),
     ],
 )
 def test_a_bad_step_file_is_one_line_naming_file_and_field(

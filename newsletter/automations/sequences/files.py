@@ -8,7 +8,8 @@ The front matter is an issue's (title, subject, preheader, author… read by
 - ``backfill: true`` (optional) — readers confirmed before the step was first seen get it
   too (by default they do not);
 - ``draft: true`` — the step is not part of the sequence yet;
-- ``ad: true`` is refused: a step goes to every new reader, advertising only to consenters.
+- ``ad: true`` is refused: a step goes to every new reader, advertising only to consenters;
+  ``subjects:`` (an A/B test) is refused: a step has no fan-out to draw a sample at.
 
 The folder names the newsletter (a ``newsletter:`` key must agree); the number before the
 first ``-`` is the step's place. Every problem is one line naming the file, line and field.
@@ -137,6 +138,12 @@ def parse_step_file(settings: Settings, path: Path) -> StepFile:
     after = _after(data, at, where)
     backfill = _backfill(data, at, where)
     issue = parse_issue_text(settings, path, raw, undated=_UNDATED)
+    if issue.ab_test is not None:
+        # A/B tests draw a sample at an issue's fan-out; a step has no fan-out.
+        raise IssueError(
+            f"{where}:{at.get('subjects', 1)}: subjects: (an A/B test) is not for sequence "
+            "steps; give the step one subject"
+        )
     if issue.ad:
         # A step goes to every new reader; advertising needs its own consent and notices.
         raise IssueError(
