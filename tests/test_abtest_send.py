@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from newsletter.abtest import service as abtest
 from newsletter.api import keys
 from newsletter.api.scopes import SCOPES
 from newsletter.cli import app as cli_app
@@ -244,3 +246,30 @@ def test_dry_run_and_test_copies_show_every_subject(services: Services) -> None:
     assert tested.exit_code == 0, tested.output
     copies = inbox(services)["editor@example.org"]
     assert sorted(str(m["Subject"]) for m in copies) == sorted(f"[테스트] {s}" for s in SUBJECTS)
+
+
+def test_a_whole_audience_sample_is_decided_once_when_its_wait_has_passed(
+    tracked: Tracked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = patch_clock(monkeypatch, utcnow())
+    monkeypatch.setattr("subscribers.db.utcnow", clock)  # what the report reads
+    services = tracked(tracking="per_reader")
+    add_audience(services, 6, domain="gmail.com")
+    write_ab_issue(services, sample="100%", wait="1h")
+    result = start_send(services, "hello")
+    assert result.status == "sent"  # no rest: nothing waits
+    groups = _sample_by_variant(services, result.send_id)
+    messages = inbox(services)
+    with app_client(services) as client:
+        click(client, messages[groups[1][0]][0], headers=BROWSER)
+        flush(client)
+    early = abtest.report(services, result.send_id)
+    assert early is not None and early.winner is None  # the wait has not passed
+    clock.advance(timedelta(hours=1))
+    # Four readers of the report at once: one decision, the same answer for all.
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(lambda _: abtest.report(services, result.send_id), range(4)))
+    assert {(r.winner, r.reason) for r in reports if r} == {(1, "clicks")}
+    decided = ab_row(services, result.send_id).decided_at
+    assert abtest.report(services, result.send_id) is not None
+    assert ab_row(services, result.send_id).decided_at == decided

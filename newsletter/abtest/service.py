@@ -202,6 +202,9 @@ def decide_if_due(services: Services, send_id: int) -> None:
         )
     if due:
         with db.transaction(services.sessions) as session:
+            # Deciders queue here (the row's lock; SQLite's write lock) before they read the
+            # figures; the UPDATE … WHERE winner IS NULL keeps the first decision anyway.
+            store.lock_test(session, send_id)
             decide(session, send_id, now=now)
 
 

@@ -87,6 +87,16 @@ def set_variant_for_rest(session: Session, send_id: int, variant: int) -> int:
     return _rowcount(result)
 
 
+def lock_test(session: Session, send_id: int) -> None:
+    """Lock the send's test row for this transaction (an UPDATE that changes nothing)."""
+    session.execute(
+        update(AbTestRow)
+        .where(AbTestRow.send_id == send_id)
+        .values(sample_size=AbTestRow.sample_size)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def start_test(
     session: Session, send_id: int, *, sample_size: int, decide_at: datetime | None
 ) -> None:
