@@ -86,6 +86,7 @@ def test_the_preferences_toggle_gives_and_withdraws_with_records_and_notices(
     page = web_client.get(url).text
     assert 'name="ad_newsletters" value="weekly"' in page
     assert 'name="ad_newsletters" value="weekly" checked' not in page
+    assert "‘Weekly’ 광고성 정보 받기" in page
     form = {"csrf_token": _csrf(page), "action": "advertising"}
     response = web_client.post(url, data={**form, "ad_newsletters": ["weekly"]})
     assert response.status_code == 200 and "저장했습니다" in response.text
