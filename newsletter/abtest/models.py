@@ -4,7 +4,7 @@ Written with the send (its subjects, sample and wait as the issue file said then
 its sample size and decision instant by the fan-out, and its winner once: one UPDATE …
 WHERE winner IS NULL, so two runners deciding at once record one winner. Each ledger row
 carries its own ``variant`` (the index of its subject) and ``in_sample`` (columns of
-``deliveries``, migration 0016).
+``deliveries``, migration 0020).
 """
 
 from __future__ import annotations
