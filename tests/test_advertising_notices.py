@@ -133,12 +133,18 @@ def test_result_notices_say_what_changed_and_when(ad_services: Services) -> None
         ad_consent.withdraw(session, subscriber_id=sid, source="preferences")
     assert len(send_due_notices(ad_services).sent) == 1
     assert send_due_notices(ad_services).sent == []
-    given_ko, given_en, withdrawn_ko = _outbox(ad_services)
-    assert given_ko["Subject"] == "[Test Letters] 광고성 정보 수신동의 처리 결과 안내"
+    # The outbox has no order within a second: each notice is found by its subject.
+    messages = _outbox(ad_services)
+    by_subject = {str(message["Subject"]): message for message in messages}
+    assert len(messages) == len(by_subject) == 3
+    given_ko = by_subject.pop("[Test Letters] 광고성 정보 수신동의 처리 결과 안내")
     assert "광고성 정보 수신동의가 처리되었습니다" in _text(given_ko)
-    assert given_en["Subject"] == "[Test Letters] Your consent to advertising was recorded"
+    assert given_ko["To"] == "reader1@example.net"
+    given_en = by_subject.pop("[Test Letters] Your consent to advertising was recorded")
     assert "your consent to receive advertising from Letters was recorded" in _text(given_en)
+    (withdrawn_ko,) = by_subject.values()
     assert "수신거부(동의 철회)" in withdrawn_ko["Subject"]
+    assert withdrawn_ko["To"] == "reader1@example.net"
     with ad_services.sessions() as session:
         withdrawn_at = ad_consent.records_of(session, sid)[-1].created_at
     day = withdrawn_at.astimezone(ad_services.settings.site.tz).date()
