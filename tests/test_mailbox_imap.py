@@ -20,8 +20,8 @@ from newsletter.cli import app
 from newsletter.delivery.verp import VerpPurpose, VerpSigner
 from newsletter.errors import ConfigError, MailboxError
 from newsletter.events.store import ProviderEventRecord
+from newsletter.mailbox.configured import process_configured
 from newsletter.mailbox.imap_url import ImapUrl, parse_imap_url
-from newsletter.mailbox.service import process_configured
 from newsletter.scheduler import build_scheduler
 from newsletter.services import Services
 from newsletter.settings import MailboxSettings, load_settings

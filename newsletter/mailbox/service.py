@@ -31,7 +31,6 @@ from pathlib import Path
 
 from newsletter import db
 from newsletter.delivery.verp import VerpPurpose
-from newsletter.errors import ConfigError
 from newsletter.events.effects import apply_effects
 from newsletter.events.store import insert_new_events
 from newsletter.events.types import ProviderEvent, ProviderEventKind
@@ -83,21 +82,6 @@ class MailboxReport:
     def as_dict(self) -> dict[str, object]:
         """For ``--json`` and the log."""
         return {"read": self.read, **dict(sorted(self.outcomes.items()))}
-
-
-def process_configured(services: Services) -> MailboxReport:
-    """One pass over ``delivery.mailbox`` (its Maildir or IMAP folder); ``ConfigError``
-    without one. An IMAP server that cannot be reached raises ``MailboxError``."""
-    settings = services.settings
-    mailbox = settings.delivery.mailbox
-    if mailbox.imap:
-        from newsletter.mailbox.imap import process_imap
-        from newsletter.mailbox.imap_url import parse_imap_url
-
-        return process_imap(services, url=parse_imap_url(mailbox.imap))
-    if mailbox.maildir is not None:
-        return process_maildir(services, path=settings.path(mailbox.maildir))
-    raise ConfigError("no mailbox: set delivery.mailbox.maildir or delivery.mailbox.imap")
 
 
 def process_maildir(services: Services, *, path: Path) -> MailboxReport:

@@ -161,7 +161,7 @@ class IssueScheduler:
         """One pass over the bounce mailbox ``delivery.mailbox`` (a Maildir or IMAP folder,
         docs/delivery.md); a failure is logged and the next pass tries again."""
         from newsletter.errors import NewsletterError
-        from newsletter.mailbox.service import process_configured
+        from newsletter.mailbox.configured import process_configured
 
         if not self.services.settings.delivery.mailbox.configured:
             return
