@@ -297,6 +297,9 @@ _HOST = "mail.example.org"
         (f"imaps://b%40x.org@{_HOST}:1993", ImapUrl("tls", _HOST, 1993, "b@x.org", "INBOX")),
         (f"imap://b@{_HOST}/Bounces%20In", ImapUrl("starttls", _HOST, 143, "b", "Bounces In")),
         ("imap://b@127.0.0.1:1143/?tls=none", ImapUrl("none", "127.0.0.1", 1143, "b", "INBOX")),
+        ("imap://b@127.0.0.3/?tls=none", ImapUrl("none", "127.0.0.3", 143, "b", "INBOX")),
+        ("imap://b@localhost/?tls=none", ImapUrl("none", "localhost", 143, "b", "INBOX")),
+        ("imap://b@[::1]:1143/?tls=none", ImapUrl("none", "::1", 1143, "b", "INBOX")),
     ],
 )
 def test_imap_urls(text: str, expected: ImapUrl) -> None:
@@ -313,6 +316,10 @@ def test_imap_urls(text: str, expected: ImapUrl) -> None:
         ("imaps://bounces@mail.example.org:0/", "port"),
         ("imaps://bounces@mail.example.org/?tls=none", "only TLS option"),
         ("imap://bounces@mail.example.org/?tls=off", "only TLS option"),
+        # Plain text only on this machine: the password would cross the network in clear.
+        ("imap://bounces@mail.example.org/?tls=none", "this machine only"),
+        ("imap://bounces@192.0.2.10/?tls=none", "this machine only"),
+        ("imap://bounces@localhost.example.org/?tls=none", "this machine only"),
         ("imap://bounces@mail.example.org/?verify=no", "unknown option 'verify'"),
         ("imap://bounces@mail.example.org/IN%0D%0ABOX", "control characters"),
     ],

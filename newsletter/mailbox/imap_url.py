@@ -4,7 +4,7 @@
 |---|---|---|
 | ``imaps://`` | TLS from the first byte, certificate verified | 993 |
 | ``imap://`` | STARTTLS, required: a server without it is refused | 143 |
-| ``imap://…?tls=none`` | no TLS at all: a server on the same machine only | 143 |
+| ``imap://…?tls=none`` | no TLS at all: only to ``localhost`` or a loopback address | 143 |
 
 The user is percent-encoded (``bounces%40example.org@mail.example.org``); the folder is
 the path (``INBOX`` when empty). A password in the URL is refused: it comes from
@@ -13,6 +13,7 @@ the path (``INBOX`` when empty). A password in the URL is refused: it comes from
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -56,8 +57,14 @@ def parse_imap_url(text: str) -> ImapUrl:
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     if any(ord(c) < 32 or ord(c) == 127 for c in folder + unquote(parts.username)):
         raise ValueError(f"{text!r}: control characters in the user or folder")
+    transport = _transport(parts.scheme, parts.query, text)
+    if transport == "none" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{text!r}: tls=none is for a server on this machine only (localhost or a "
+            "loopback address); the password would cross the network in clear"
+        )
     return ImapUrl(
-        transport=_transport(parts.scheme, parts.query, text),
+        transport=transport,
         host=parts.hostname,
         port=port,
         user=unquote(parts.username),
@@ -75,3 +82,12 @@ def _transport(scheme: str, query: str, text: str) -> Transport:
     if options["tls"] != "none" or scheme != "imap":
         raise ValueError(f"{text!r}: the only TLS option is imap://…?tls=none (no TLS)")
     return "none"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
