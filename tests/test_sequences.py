@@ -326,3 +326,27 @@ def test_a_cancelled_step_is_out_of_the_sequence_and_the_rest_goes_on(
     report = service.walk(services)
     assert report.sent == {"weekly/01-welcome": 2, "weekly/03-more": 2}
     assert received(outbox)["r0@example.net"] == ["환영합니다", "세 번째: 더 보기"]
+
+
+def test_a_refused_step_holds_up_the_steps_after_it_until_it_is_fixed(
+    services: Services, outbox: Outbox
+) -> None:
+    """Step 02 saved with a typo: nobody gets 03 past it; once fixed, 02 then 03."""
+    _three_steps(services)
+    service.sync_steps(services, now=utcnow() - 2 * HOUR)
+    readers = _readers(services, 2, first_seen=2 * HOUR)  # all three steps are due
+    tips = services.settings.path(services.settings.sequences.dir) / "weekly" / "02-tips.md"
+    good = tips.read_text(encoding="utf-8")
+    tips.write_text(good.replace("after: 30m", "after: 30mn"), encoding="utf-8")  # refused
+
+    broken = service.walk(services)
+
+    assert broken.sync.errors and "02-tips" in broken.sync.errors[0]
+    assert broken.sent == {"weekly/01-welcome": 2}
+    assert set(step_ledger(services)) == {"01-welcome"}
+    tips.write_text(good, encoding="utf-8")
+    fixed = service.walk(services)
+    assert fixed.sent == {"weekly/02-tips": 2, "weekly/03-more": 2}
+    assert received(outbox)["r0@example.net"] == ["환영합니다", "두 번째: 팁", "세 번째: 더 보기"]
+    assert set(step_ledger(services)["03-more"]) == set(readers)
+    _assert_in_order(services)

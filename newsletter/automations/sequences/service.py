@@ -128,17 +128,16 @@ def walk(services: Services, *, options: RunOptions | None = None) -> WalkReport
     report = WalkReport(sync=sync_steps(services))
     with services.sessions() as session:
         cancelled = store.cancelled_step_sends(session)
-        # A step whose file is refused right now (being edited, say) waits: it is neither
-        # sent from a stale copy nor skipped. One whose send an operator cancelled
-        # (`sends cancel`) is out of the sequence, like a removed file.
-        steps = [
-            step
-            for step in store.live_steps(session)
-            if (step.newsletter_id, step.name) in report.sync.live and step.send_id not in cancelled
-        ]
+        # One whose send an operator cancelled (`sends cancel`) is out of the sequence, like
+        # a removed or drafted file. A step whose file is refused right now (a typo being
+        # fixed, say) is still in it: it waits, neither sent from a stale copy nor skipped,
+        # and so do the steps after it for every reader it is for.
+        steps = [step for step in store.live_steps(session) if step.send_id not in cancelled]
     for newsletter_id, grouped in groupby(steps, key=lambda step: step.newsletter_id):
         try:
-            _walk_newsletter(services, newsletter_id, list(grouped), report, options)
+            _walk_newsletter(
+                services, newsletter_id, list(grouped), report, options, live=report.sync.live
+            )
         except Exception:  # one newsletter's trouble does not hold up the others
             log.exception("sequences: walking %s failed; the next walk tries again", newsletter_id)
     return report
@@ -150,9 +149,16 @@ def _walk_newsletter(
     ordered: list[SequenceStep],
     report: WalkReport,
     options: RunOptions | None,
+    *,
+    live: set[tuple[str, str]],
 ) -> None:
+    """Run the newsletter's steps in order. ``ordered`` holds every step in the sequence,
+    refused ones too: those are not run, but stay in ``earlier`` for the steps after them,
+    so a reader they are for waits there until the file is valid again."""
     quiet = in_quiet_hours(services, newsletter_id)
     for index, step in enumerate(ordered):
+        if (step.newsletter_id, step.name) not in live:
+            continue  # refused right now: waits (and holds up its readers behind it)
         if quiet and step.after_seconds > 0:
             continue  # waits for the window's end; a welcome (after: 0) goes at once
         sent = run_step(services, step, earlier=ordered[:index], options=options)
