@@ -356,3 +356,32 @@ def test_a_refusal_fails_one_ask_and_a_backend_down_stops_the_run(
     monkeypatch.undo()
     (later,) = service.run_all(services)
     assert [(e.subscriber_id, e.outcome) for e in later.ask] == [(third, "asked")]
+
+
+def test_a_reader_who_unsubscribes_during_the_run_gets_no_ask(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run picks its readers once; one of them unsubscribes before their turn: no
+    email, no episode (the claim checks eligibility again). The others are still asked."""
+    from newsletter.automations.sunset import store
+
+    services = history.services
+    leaver = history.ids["never"]
+    picked = store.inactive_readers
+
+    def pick_then_leave(*args: object, **kwargs: object) -> list[store.Reader]:
+        readers = picked(*args, **kwargs)  # type: ignore[arg-type]
+        with transaction(services.sessions) as session:
+            subscriptions.unsubscribe(session, subscriber_id=leaver, newsletter_id="weekly")
+        return readers
+
+    monkeypatch.setattr(store, "inactive_readers", pick_then_leave)
+    (report,) = service.run_all(services)
+
+    assert asks_to(services, READERS["never"]) == []
+    assert episodes(services, leaver) == []
+    outcome = {e.email: e.outcome for e in report.ask}
+    assert outcome[READERS["never"]] != "asked"
+    for key in ("scanned", "early"):
+        assert len(asks_to(services, READERS[key])) == 1
+        assert episodes(services, history.ids[key]) == [(1, "asked")]

@@ -271,10 +271,16 @@ def _ask_one(
     """Claim the reader's episode, send the email, record the outcome."""
     with transaction(services.sessions) as session:
         episode_id = store.claim_episode(
-            session, subscriber_id=reader.subscriber_id, newsletter_id=newsletter_id, window=window
+            session,
+            subscriber_id=reader.subscriber_id,
+            newsletter_id=newsletter_id,
+            window=window,
+            now=now,
         )
     if episode_id is None:
-        return "taken"  # another runner claimed this reader's episode first
+        # Another runner claimed this reader's episode first, or the reader left (an
+        # unsubscribe, a pause, a suppression) after this run picked them.
+        return "taken"
     ask = Ask(
         newsletter_id,
         reader.subscriber_id,

@@ -19,6 +19,7 @@ from newsletter.automations.sunset.models import OPEN_STATES, EpisodeState, Suns
 from newsletter.delivery.content import STEP_PREFIX
 from newsletter.delivery.models import Delivery, DeliveryStatus, Send, SendStatus
 from newsletter.tracking.models import Hit, LinkKind, TrackedSend
+from subscribers.db import utcnow as _utcnow
 from subscribers.events import EventKind
 from subscribers.models import Event, Subscriber, Subscription, SubscriptionStatus
 from subscribers.queries import eligible_clause
@@ -164,10 +165,23 @@ def send_slugs(session: Session, send_ids: Sequence[int]) -> dict[int, str]:
 
 
 def claim_episode(
-    session: Session, *, subscriber_id: int, newsletter_id: str, window: Sequence[WindowSend]
+    session: Session,
+    *,
+    subscriber_id: int,
+    newsletter_id: str,
+    window: Sequence[WindowSend],
+    now: datetime | None = None,
 ) -> int | None:
     """Start the reader's next episode (state ``asking``); None when another runner did
-    (the unique (subscriber, newsletter, episode) row decides)."""
+    (the unique (subscriber, newsletter, episode) row decides), or when the reader may no
+    longer be mailed (unsubscribed, paused, suppressed since the run picked them).
+
+    Eligibility is checked here, in the claim's transaction, with the clause the delivery
+    engine uses at each batch claim: a run picks its readers once, then asks them one by
+    one, and someone who left in between must get no ask.
+    """
+    if not _still_eligible(session, subscriber_id, newsletter_id, now or _utcnow()):
+        return None
     # The latest number first, the check second: a runner whose row commits between the
     # two is seen by the check; one that commits later holds the same number, and the
     # unique row refuses the second insert. (Checked first, a row committed in between
@@ -196,6 +210,22 @@ def claim_episode(
     except IntegrityError:
         return None
     return row.id
+
+
+def _still_eligible(
+    session: Session, subscriber_id: int, newsletter_id: str, now: datetime
+) -> bool:
+    """Whether the subscription may be mailed now. Its row is share-locked (PostgreSQL)
+    until the claim commits, so an unsubscribe waits for the claim or is seen by it, while
+    two runners' claims do not wait for each other."""
+    query = (
+        select(Subscription.id)
+        .select_from(Subscription)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscriber.id == subscriber_id, eligible_clause(newsletter_id, now))
+        .with_for_update(read=True, of=Subscription)
+    )
+    return session.scalar(query) is not None
 
 
 def set_state(
