@@ -11,14 +11,15 @@ import pytest
 from sqlalchemy import select
 
 from newsletter import db
-from newsletter.delivery import RunOptions, start_send
+from newsletter.delivery import RunOptions, resume_send, start_send, store
 from newsletter.delivery.emulator import Emulator
-from newsletter.delivery.models import Delivery
+from newsletter.delivery.models import Delivery, Send, SendStatus
 from newsletter.delivery.reports import plan_send, send_test
 from newsletter.errors import SendStateError
 from newsletter.services import Services
 from newsletter.settings import SendgridSettings, SmtpSettings
 from subscribers import ad_consent
+from subscribers.db import utcnow
 from tests.fixtures.advertising import PHONE
 from tests.fixtures.delivery import SmtpSink, add_audience, with_delivery
 from tests.fixtures.issues import WriteIssue
@@ -104,6 +105,40 @@ def test_a_withdrawal_between_batches_is_honoured_by_the_next_batch(
     assert "reader6@example.net" not in {
         m["To"].addresses[0].addr_spec for m in _outbox(ad_services)
     }
+
+
+def test_ad_true_added_to_a_paused_send_reaches_only_consenters_on_resume(
+    ad_services: Services, write_issue: WriteIssue
+) -> None:
+    # The send was created plain; the editor pauses it, adds ad: true, then resumes it.
+    write_issue("2026-12-07-sale.md", title="연말 특가")
+    ids = add_audience(ad_services, 6)
+    _consent(ad_services, ids[4:])
+    small = with_delivery(ad_services, batch_size=2, rate_limit_per_second=0)
+
+    def pause_after_first_batch(done: int, total: int) -> None:
+        if done == 2:
+            with db.transaction(ad_services.sessions) as session:
+                send_id = session.scalar(select(Send.id))
+                assert send_id is not None
+                store.set_send_status(
+                    session, send_id, SendStatus.PAUSED, now=utcnow(), error="editor"
+                )
+
+    first = start_send(small, "sale", options=RunOptions(progress=pause_after_first_batch))
+    assert first.status == "paused" and first.counts["accepted"] == 2
+    write_issue("2026-12-07-sale.md", title="연말 특가", ad="true")
+    result = resume_send(small, first.send_id)
+    assert result.status == "sent"
+    assert result.counts["accepted"] == 4 and result.counts["skipped"] == 2
+    ads = sorted(
+        m["To"].addresses[0].addr_spec
+        for m in _outbox(ad_services)
+        if m["Subject"].startswith("(광고)")
+    )
+    assert ads == ["reader5@example.net", "reader6@example.net"]
+    with ad_services.sessions() as session:
+        assert session.scalar(select(Send.ad).where(Send.id == first.send_id)) is True
 
 
 def test_a_plain_issue_still_reaches_everyone_without_the_ad_footer(

@@ -98,6 +98,11 @@ def run_batches(
         send = _get(services, send_id)
         settings = services.settings
         rendered = opts.renderer(services, send.issue_slug)
+        if rendered.ad and not send.ad:
+            # ``ad: true`` added after the send was created: from now on every claim (this
+            # runner's and any other's) keeps only consenters, before anything is claimed.
+            with db.transaction(services.sessions) as session:
+                store.mark_send_ad(session, send_id)
         rendered, track = tracked_issue(services, rendered, send_id=send_id)
         links = Links(settings, services.tokens, send.newsletter_id, services.verp)
         backend = opts.backend or make_backend(settings)

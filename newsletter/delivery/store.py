@@ -117,6 +117,17 @@ def insert_send(
     session.execute(statement.on_conflict_do_nothing(index_elements=["issue_slug"]))
 
 
+def mark_send_ad(session: Session, send_id: int) -> bool:
+    """Make the send an advertising send (never back): its later claims keep only consenters.
+
+    For an issue that became ``ad: true`` after its send was created; whether a row changed.
+    """
+    result = session.execute(
+        update(Send).where(Send.id == send_id, Send.ad.is_(False)).values(ad=True)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def list_sends(session: Session, *, limit: int = 50) -> list[Send]:
     """The most recent sends first."""
     return list(session.scalars(select(Send).order_by(Send.id.desc()).limit(limit)))
