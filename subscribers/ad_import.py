@@ -2,7 +2,8 @@
 
 Set-based over the import's staging table (:mod:`subscribers.bulk`), after the people and
 subscriptions are written: a ``true`` row gives the import's newsletter an advertising
-consent (unless already given: its date stays), a ``false`` row withdraws a given one, an
+consent (unless already given: its date stays; never back when withdrawn: it stays
+withdrawn and is counted in ``ad_kept_withdrawn``), a ``false`` row withdraws a given one, an
 empty cell changes nothing. Suppressed rows and opt-outs get no consent. Each change is an
 ``ad_consent_records`` row (source ``import``) and an event. Imports queue no result
 notice: the consent was given elsewhere, where its result notice was due (docs/advertising.md);
@@ -40,19 +41,43 @@ _TAKEN = ("new", "subscribe", "activate", "keep")
 
 
 def _given(staging: Table, newsletter_id: str) -> Any:
+    return _standing(staging, newsletter_id, AdConsentStatus.GIVEN)
+
+
+def _standing(staging: Table, newsletter_id: str, status: AdConsentStatus) -> Any:
     return exists().where(
         AdConsent.subscriber_id == staging.c.subscriber_id,
         AdConsent.newsletter_id == newsletter_id,
-        AdConsent.status == AdConsentStatus.GIVEN,
+        AdConsent.status == status,
+    )
+
+
+def _known(staging: Table, newsletter_id: str) -> Any:
+    """The person already has a consent row for the newsletter, given or withdrawn."""
+    return exists().where(
+        AdConsent.subscriber_id == staging.c.subscriber_id,
+        AdConsent.newsletter_id == newsletter_id,
     )
 
 
 def _giving(staging: Table, newsletter_id: str) -> Any:
+    # A withdrawn consent is never given back by an import: only the person can (their
+    # own action on the form or preferences page); such rows are counted as kept.
     st = staging.c
     return and_(
         st.ad_consent.is_(true()),
         st.action.in_(_TAKEN),
-        not_(and_(st.subscriber_id.is_not(None), _given(staging, newsletter_id))),
+        not_(and_(st.subscriber_id.is_not(None), _known(staging, newsletter_id))),
+    )
+
+
+def _kept_withdrawn(staging: Table, newsletter_id: str) -> Any:
+    st = staging.c
+    return and_(
+        st.ad_consent.is_(true()),
+        st.action.in_(_TAKEN),
+        st.subscriber_id.is_not(None),
+        _standing(staging, newsletter_id, AdConsentStatus.WITHDRAWN),
     )
 
 
@@ -65,15 +90,19 @@ def _withdrawing(staging: Table, newsletter_id: str) -> Any:
     )
 
 
-def count(session: Session, staging: Table, newsletter_id: str) -> tuple[int, int]:
-    """(consents the import gives, consents it withdraws), before anything is written."""
+def count(session: Session, staging: Table, newsletter_id: str) -> tuple[int, int, int]:
+    """(consents the import gives, consents it withdraws, ``true`` rows whose withdrawn
+    consent it keeps withdrawn), before anything is written."""
     given = session.scalar(
         select(func.count()).select_from(staging).where(_giving(staging, newsletter_id))
     )
     withdrawn = session.scalar(
         select(func.count()).select_from(staging).where(_withdrawing(staging, newsletter_id))
     )
-    return int(given or 0), int(withdrawn or 0)
+    kept = session.scalar(
+        select(func.count()).select_from(staging).where(_kept_withdrawn(staging, newsletter_id))
+    )
+    return int(given or 0), int(withdrawn or 0), int(kept or 0)
 
 
 def apply(session: Session, staging: Table, newsletter_id: str, *, actor: str) -> None:

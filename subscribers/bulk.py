@@ -116,6 +116,8 @@ class ImportSummary:
     opted_out: int = 0
     ad_given: int = 0
     ad_withdrawn: int = 0
+    #: ``true`` rows of people who withdrew that consent: kept withdrawn (docs/advertising.md).
+    ad_kept_withdrawn: int = 0
     dry_run: bool = False
     rejects_file: str | None = None
     rejects: list[Reject] = field(default_factory=list)
@@ -178,7 +180,8 @@ def import_csv(
         _classify(session, newsletter_id, confirmed=confirmed)
         _analyze(session, "subscriber_import")
         _count(session, summary)
-        summary.ad_given, summary.ad_withdrawn = ad_import.count(session, staging, newsletter_id)
+        ad_counts = ad_import.count(session, staging, newsletter_id)
+        summary.ad_given, summary.ad_withdrawn, summary.ad_kept_withdrawn = ad_counts
         if not dry_run:
             _apply(session, newsletter_id, confirmed=confirmed, actor=actor)
             ad_import.apply(session, staging, newsletter_id, actor=actor)

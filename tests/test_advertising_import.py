@@ -76,3 +76,22 @@ def test_dry_run_counts_without_writing(session: Session, write_csv: WriteCsv) -
     summary = import_csv(session, path, newsletter_id="weekly", dry_run=True)
     assert summary.ad_given == 1
     assert find_subscriber(session, "a@example.com") is None
+
+
+def test_an_import_never_gives_back_a_withdrawn_consent(
+    session: Session, write_csv: WriteCsv, add_active: Callable[..., int]
+) -> None:
+    left = add_active("left@example.com")
+    ad_consent.give(session, subscriber_id=left, newsletter_ids=["weekly"], source="form")
+    ad_consent.withdraw(session, subscriber_id=left, source="preferences")
+    records = len(ad_consent.records_of(session, left))
+    path = write_csv("email,ad_consent\nleft@example.com,true\nfresh@example.com,true\n")
+    dry = import_csv(session, path, newsletter_id="weekly", dry_run=True)
+    assert (dry.ad_given, dry.ad_kept_withdrawn) == (1, 1)
+    summary = import_csv(session, path, newsletter_id="weekly", confirmed=True)
+    assert (summary.ad_given, summary.ad_withdrawn, summary.ad_kept_withdrawn) == (1, 0, 1)
+    assert _given(session, "left@example.com") == []
+    assert _given(session, "fresh@example.com") == ["weekly"]
+    row = session.query(AdConsent).filter_by(subscriber_id=left).one()
+    assert row.status == "withdrawn" and row.withdrawn_at is not None
+    assert len(ad_consent.records_of(session, left)) == records

@@ -204,7 +204,7 @@ def _print_summary(summary: ImportSummary) -> None:
         f"unchanged {summary.unchanged}, duplicates {summary.duplicates}, "
         f"invalid {summary.invalid}, suppressed {summary.suppressed}, "
         f"opted out {summary.opted_out}, advertising consents given {summary.ad_given}, "
-        f"withdrawn {summary.ad_withdrawn}"
+        f"withdrawn {summary.ad_withdrawn}, kept withdrawn {summary.ad_kept_withdrawn}"
     )
     for reject in summary.rejects[:10]:
         console.print(f"  line {reject.line}: {reject.reason}", highlight=False)
