@@ -158,6 +158,23 @@ def claim_waiting(session: Session, *, now: datetime, worker: str, limit: int) -
     return sorted(int(row[0]) for row in claimed)
 
 
+def still_mine(session: Session, notice_id: int, *, worker: str, now: datetime) -> bool:
+    """Re-assert ``worker``'s claim just before sending: refresh ``claimed_at`` if the
+    notice is still ``sending`` under its name; False when a later run took it back
+    (the claim went stale), and then the notice is that run's to send, not this one's."""
+    ledger: Table = AdNotice.__table__  # type: ignore[assignment]
+    result = session.execute(
+        update(ledger)
+        .where(
+            ledger.c.id == notice_id,
+            ledger.c.claimed_by == worker,
+            ledger.c.status == NoticeStatus.SENDING.value,
+        )
+        .values(claimed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def claimed(session: Session, notice_ids: list[int]) -> list[ClaimedNotice]:
     """The claimed notices with what the email needs (erased people come back empty)."""
     if not notice_ids:

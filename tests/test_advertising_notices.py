@@ -10,10 +10,17 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 
+import pytest
 from typer.testing import CliRunner
 
 from newsletter import db
-from newsletter.advertising.notices import due_notices, send_due_notices
+from newsletter.advertising import notices
+from newsletter.advertising.notices import (
+    NoticeEmail,
+    NoticeRun,
+    due_notices,
+    send_due_notices,
+)
 from newsletter.cli import app as cli_app
 from newsletter.services import Services
 from subscribers import ad_consent, ad_notices
@@ -111,6 +118,39 @@ def test_a_claim_whose_runner_crashed_is_sent_by_a_later_run(ad_services: Servic
     assert len(send_due_notices(ad_services, now=due + timedelta(minutes=11)).sent) == 1
     assert send_due_notices(ad_services, now=due + timedelta(minutes=30)).sent == []
     assert len(_outbox(ad_services)) == 1
+
+
+def test_a_claim_taken_back_by_a_later_run_is_not_sent_by_the_first(
+    ad_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first run claims two notices, then is slow: while it writes its first one a run
+    # eleven minutes later takes both stale claims back and sends them. The first run,
+    # still alive, must send neither.
+    with db.transaction(ad_services.sessions) as session:
+        for sid in add_audience(ad_services, 2):
+            ad_consent.give(
+                session,
+                subscriber_id=sid,
+                newsletter_ids=["weekly"],
+                source="form",
+                notify=False,
+                at=T0,
+            )
+    due = anniversary(T0, 1)
+    real_write = notices.write_notice
+    later: list[NoticeRun] = []
+
+    def slow_write(services: Services, notice: ad_notices.ClaimedNotice) -> NoticeEmail:
+        if not later:
+            later.append(NoticeRun())
+            later[0] = send_due_notices(ad_services, now=due + timedelta(minutes=11))
+        return real_write(services, notice)
+
+    monkeypatch.setattr(notices, "write_notice", slow_write)
+    first = send_due_notices(ad_services, now=due)
+    assert first.sent == [] and sorted(first.taken) == sorted(later[0].sent)
+    assert len(later[0].sent) == 2
+    assert len(_outbox(ad_services)) == 2
 
 
 def test_a_withdrawn_consent_gets_no_two_year_notice(ad_services: Services) -> None:

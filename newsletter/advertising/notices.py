@@ -34,8 +34,10 @@ from subscribers.db import utcnow
 
 log = logging.getLogger(__name__)
 
-#: Notices claimed per run; the rest wait for the next run.
-RUN_LIMIT = 500
+#: Notices claimed per run; the rest wait for the next run. Small enough that a run ends
+#: well inside ``STALE_CLAIM`` (10 minutes) even at a second per notice; each notice's
+#: claim is re-asserted just before it is sent anyway (``ad_notices.still_mine``).
+RUN_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class NoticeRun:
     sent: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    #: Claims a later run took back (stale) before this one sent them: not sent here.
+    taken: list[int] = field(default_factory=list)
 
 
 def notices_job(services: Services) -> None:
@@ -83,6 +87,7 @@ def send_due_notices(
 ) -> NoticeRun:
     """Claim the notices due at ``now`` and send them; returns what happened to each."""
     at = now or utcnow()
+    started = utcnow()
     worker = f"notices-{uuid.uuid4().hex[:12]}"
     with db.transaction(services.sessions) as session:
         ids = ad_notices.claim_periodic(session, now=at, worker=worker, limit=limit)
@@ -95,14 +100,29 @@ def send_due_notices(
     backend = make_backend(services.settings)
     try:
         for notice in claimed:
-            _send_one(services, notice, backend=backend, run=run)
+            # The run's clock: ``at`` moved on by the time spent so far.
+            clock = _RunClock(worker=worker, now=at + (utcnow() - started))
+            _send_one(services, notice, backend=backend, run=run, clock=clock)
     finally:
         backend.close()
     return run
 
 
+@dataclass(frozen=True)
+class _RunClock:
+    """Who this run is and what time it is for it (``claimed_at`` refreshes)."""
+
+    worker: str
+    now: datetime
+
+
 def _send_one(
-    services: Services, notice: ClaimedNotice, *, backend: Backend, run: NoticeRun
+    services: Services,
+    notice: ClaimedNotice,
+    *,
+    backend: Backend,
+    run: NoticeRun,
+    clock: _RunClock,
 ) -> None:
     with services.sessions() as session:
         why_not = ad_notices.may_mail(session, notice)
@@ -111,6 +131,12 @@ def _send_one(
         run.skipped.append(notice.notice_id)
         return
     email = write_notice(services, notice)
+    with db.transaction(services.sessions) as session:
+        mine = ad_notices.still_mine(session, notice.notice_id, worker=clock.worker, now=clock.now)
+    if not mine:
+        log.warning("advertising notice %s: taken back by a later run; not sent", notice.notice_id)
+        run.taken.append(notice.notice_id)
+        return
     try:
         send_transactional(
             services,
