@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from newsletter.issues import (
 from newsletter.models import Issue, IssueStatus
 from newsletter.services import Services
 from newsletter.timing.plan import LOCAL
+
+log = logging.getLogger("newsletter.catalog")
 
 #: Statuses a sync may change; the others belong to the sending side.
 EDITABLE = (IssueStatus.DRAFT, IssueStatus.SCHEDULED, IssueStatus.MISSED)
@@ -91,6 +94,12 @@ def read_all_issues(services: Services) -> tuple[list[ParsedIssue], list[SyncErr
             issue = parse_issue_file(settings, path)
         except IssueError as exc:
             errors.append(SyncError(display_path(settings, path), str(exc)))
+            protected.add(slug_for(path, None))
+            continue
+        except Exception as exc:  # a value no check foresaw: refuse this file, not the sync
+            log.exception("issues: reading %s failed", path)
+            where = display_path(settings, path)
+            errors.append(SyncError(where, f"{where}: cannot be read: {exc!r}"[:300]))
             protected.add(slug_for(path, None))
             continue
         by_slug.setdefault(issue.slug, []).append(issue)

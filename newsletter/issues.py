@@ -27,7 +27,7 @@ import charset_normalizer
 import yaml
 
 from newsletter.abtest.spec import AbTest, parse_ab_test
-from newsletter.errors import ConfigError, IssueError, IssueNotFound
+from newsletter.errors import ConfigError, IssueError, IssueNotFound, SchedulerError
 from newsletter.header_values import unsafe_in_header
 from newsletter.settings import Settings
 from newsletter.timing.plan import LOCAL, has_offset, plan_instant
@@ -203,6 +203,10 @@ def key_lines(lines: list[str] | None) -> dict[str, int]:
     return found
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def parse_date(value: Any, default_tz: tzinfo) -> datetime | None:
     """An aware datetime from a front matter value; ``None`` when it is not a date."""
     if isinstance(value, datetime):
@@ -318,9 +322,17 @@ def parse_issue_text(
             f"{where}:{at.get('date', 1)}: deliver: local needs a date without an offset; "
             "sent at the exact instant instead"
         )
-    planned = plan_instant(
-        settings, newsletter_id, publish_local, local=local and not local_with_offset
-    )
+    try:
+        planned = plan_instant(
+            settings, newsletter_id, publish_local, local=local and not local_with_offset
+        )
+    except (SchedulerError, OverflowError, ValueError) as exc:
+        # A date at the calendar's edge that quiet hours or the site zone push past it
+        # (9998-12-31 23:00 moved to the next morning): this file is refused, not the sync.
+        raise IssueError(
+            f"{where}:{at.get('date', 1)}: date: {data.get('date')!r} cannot be sent: "
+            f"{_one_line(exc)}"
+        ) from None
     return ParsedIssue(
         slug=slug,
         newsletter_id=newsletter_id,

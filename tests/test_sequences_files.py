@@ -9,6 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from newsletter.automations.sequences import service
@@ -190,3 +193,52 @@ def test_while_a_step_file_is_refused_the_walk_waits_at_it(services: Services) -
     assert service.walk(services).sent == {"weekly/01-welcome": 1}
     broken.write_text(text, encoding="utf-8")
     assert service.walk(services).sent == {"weekly/02-tips": 1}
+
+
+_HUGE_AFTERS = st.one_of(
+    st.sampled_from(
+        ["99999999999w", "1e400w", "9" * 400 + "s", "9" * 5000, "3651d", "521w", "1e30d"]
+    ),
+    st.builds(
+        lambda number, unit: f"{number}{unit}",
+        st.integers(min_value=0, max_value=10**40),
+        st.sampled_from(["s", "m", "h", "d", "w", " w", ".5d"]),
+    ),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.text(max_size=20),
+)
+
+
+@hyp_settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(after=_HUGE_AFTERS)
+def test_any_after_is_a_delay_or_refuses_only_its_file(settings: Settings, after: str) -> None:
+    """Huge or odd ``after:`` values: a delay no longer than ten years, or a one-line error
+    naming the file, line and field; the other steps are read all the same."""
+    write_step(settings, "01-welcome", after="0")
+    odd = write_step(settings, "02-odd", after=after.replace("\n", " ") or "''")
+    found = read_step_files(settings)
+    assert [step.name for step in found.steps if step.name == "01-welcome"] == ["01-welcome"]
+    if ("weekly", "02-odd") in found.broken:
+        (error,) = found.errors
+        assert error.startswith("sequences/weekly/02-odd.md:") and "\n" not in error
+        assert len(error) < 300
+    else:
+        (step,) = [s for s in found.steps if s.name == "02-odd"]
+        assert timedelta(0) <= step.after <= timedelta(days=3650)
+    odd.unlink()
+
+
+def test_a_huge_after_refuses_its_step_and_the_walk_goes_on(services: Services) -> None:
+    write_step(services.settings, "01-welcome", after="0")
+    service.sync_steps(services, now=utcnow() - timedelta(hours=1))
+    confirmed_reader(services, "a@example.net", utcnow())
+    write_step(services.settings, "02-far", after="99999999999w")
+    report = service.walk(services)
+    assert report.sync.errors == [
+        "sequences/weekly/02-far.md:3: after: '99999999999w' is too long (at most 3650d)"
+    ]
+    assert report.sent == {"weekly/01-welcome": 1}

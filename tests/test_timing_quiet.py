@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from newsletter.catalog import sync_issues
 from newsletter.cli import app
-from newsletter.errors import ConfigError, QuietHoursError
-from newsletter.issues import find_issue
+from newsletter.errors import ConfigError, IssueError, QuietHoursError
+from newsletter.issues import find_issue, parse_issue_text
+from newsletter.scheduler.instants import EARLIEST, LATEST
 from newsletter.services import Services
 from newsletter.settings import load_settings
 from newsletter.timing.plan import first_possible
@@ -213,3 +215,102 @@ def test_send_now_inside_quiet_hours_asks_for_force(
     sync_issues(quiet)
     monkeypatch.setattr(guard, "utcnow", lambda: _kst(2030, 3, 2, 8, 0))
     assert _cli(quiet, "send", "day", "--now", "--json").exit_code == 0
+
+
+# --- dates at the calendar's edges ----------------------------------------------------------
+
+
+def _edge_project(tmp_path: Path, zone: str, window: str) -> Services:
+    config = base_config(tmp_path)
+    config["site"]["timezone"] = zone
+    config["newsletters"][0]["quiet_hours"] = window
+    return Services.open(load_settings(write_config(tmp_path, config)))
+
+
+def test_a_date_quiet_hours_push_past_the_calendar_refuses_only_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """9998-12-31 18:00 in New York is in the quiet hours; their end (08:00 the next day)
+    is past the last instant kept: that file is a one-line error naming its line and
+    field, and the rest syncs."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    services = _edge_project(tmp_path, "America/New_York", "17:00-08:00")
+    try:
+        _write(services, "edge", "date: 9998-12-31 18:00")
+        _write(services, "fine", "date: 2030-03-02 10:00")
+        report = sync_issues(services)
+        assert report.created == ["fine"]
+        (error,) = report.errors
+        assert str(error).startswith("issues/edge.md:3: date: '9998-12-31 18:00' cannot be sent")
+        assert "\n" not in str(error)
+    finally:
+        services.close()
+
+
+_ZONES = ["America/New_York", "Etc/GMT+12", "Pacific/Kiritimati", "Asia/Seoul", "UTC"]
+_WINDOWS = ["21:00-08:00", "17:00-08:00", "00:30-23:30", "23:59-00:01"]
+_EDGE_DATES = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 1, 2)),
+    st.datetimes(min_value=datetime(1969, 12, 31), max_value=datetime(1970, 1, 1, 23, 59)),
+    st.datetimes(min_value=datetime(9998, 12, 31), max_value=datetime(9999, 1, 1, 23, 59)),
+    st.datetimes(min_value=datetime(9999, 12, 31), max_value=datetime(9999, 12, 31, 23, 59)),
+).map(lambda moment: moment.replace(second=0, microsecond=0))
+
+
+@pytest.fixture
+def edge_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Settings with quiet hours for sites in zones from UTC-12 to UTC+14, by (zone, window)."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    found = {}
+    for n, (zone, window) in enumerate((z, w) for z in _ZONES for w in _WINDOWS):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        config = base_config(folder)
+        config["site"]["timezone"] = zone
+        config["newsletters"][0]["quiet_hours"] = window
+        found[f"{zone} {window}"] = load_settings(write_config(folder, config))
+    return found
+
+
+@hyp_settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    zone=st.sampled_from(_ZONES),
+    window=st.sampled_from(_WINDOWS),
+    moment=_EDGE_DATES,
+    offset=st.sampled_from(["", " +14:00", " -12:00", " Z", " +09:00"]),
+    local=st.booleans(),
+)
+@example("Asia/Seoul", "21:00-08:00", datetime(9998, 12, 31, 23, 0), "", False)
+@example("America/New_York", "17:00-08:00", datetime(9998, 12, 31, 18, 0), "", False)
+@example("Etc/GMT+12", "21:00-08:00", datetime(9998, 12, 31, 11, 0), "", True)
+def test_dates_near_year_1_and_9999_parse_or_refuse_their_file(
+    edge_settings: dict[str, Any],
+    zone: str,
+    window: str,
+    moment: datetime,
+    offset: str,
+    local: bool,
+) -> None:
+    settings = edge_settings[f"{zone} {window}"]
+    path = settings.path(settings.issues_dir) / "edge.md"
+    lines = ["---", "title: t", f"date: {moment:%Y-%m-%d %H:%M}{offset}"]
+    lines += ["deliver: local"] if local else []
+    raw = "\n".join([*lines, "---", "body", ""]).encode()
+    try:
+        issue = parse_issue_text(settings, path, raw)
+    except IssueError as exc:
+        assert str(exc).startswith("issues/edge.md:3: ") and "date" in str(exc)
+        assert "\n" not in str(exc)
+        return
+    # deliver: local starts when the wall time first comes on Earth (UTC+14), so its start
+    # can be a day from the bounds; every instant kept can still be shown in any zone.
+    day = timedelta(days=1, hours=2)
+    for instant in (issue.publish_at, issue.moved_from):
+        if instant is not None:
+            assert EARLIEST - day <= instant < LATEST + day
+            for hours in (14, -12):
+                instant.astimezone(timezone(timedelta(hours=hours)))

@@ -17,6 +17,7 @@ first ``-`` is the step's place. Every problem is one line naming the file, line
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -39,9 +40,14 @@ from newsletter.settings import Settings
 
 from .models import step_slug
 
+log = logging.getLogger("newsletter.sequences")
+
 _NAME = re.compile(r"^(\d{1,6})-(.+)$")
 _AFTER = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: The longest ``after:``: ten years. Longer would overflow the dates the walk counts back
+#: from now (``timedelta`` ends at 999999999 days) long before it meant anything.
+LONGEST_AFTER = timedelta(days=3650)
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
 #: Steps need no date; a file without one gets this (it is never shown or used).
@@ -101,16 +107,33 @@ def is_step_path(settings: Settings, path: Path) -> bool:
 
 
 def parse_after(value: Any) -> timedelta | None:
-    """``0``, ``90s``, ``30m``, ``12h``, ``3d``, ``2w`` as a delay; ``None`` for anything else."""
+    """``0``, ``90s``, ``30m``, ``12h``, ``3d``, ``2w`` as a delay; ``None`` for anything else,
+    a delay longer than :data:`LONGEST_AFTER` included (see :func:`after_too_long`)."""
+    seconds = _after_seconds(value)
+    if seconds is None or not seconds <= LONGEST_AFTER.total_seconds():
+        return None
+    return timedelta(seconds=seconds)
+
+
+def after_too_long(value: Any) -> bool:
+    """Whether ``value`` is written as a delay but is longer than :data:`LONGEST_AFTER`."""
+    seconds = _after_seconds(value)
+    return seconds is not None and not seconds <= LONGEST_AFTER.total_seconds()
+
+
+def _after_seconds(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    text = str(value).strip().lower()
+    try:
+        text = str(value).strip().lower()
+    except ValueError:  # an integer too long to write out
+        return None
     if text in ("0", "0.0"):
-        return timedelta(0)
+        return 0.0
     match = _AFTER.match(text)
     if not match:
         return None
-    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    return float(match[1]) * _UNIT_SECONDS[match[2]]  # may be inf: refused by the callers
 
 
 def parse_step_file(settings: Settings, path: Path) -> StepFile:
@@ -172,12 +195,26 @@ def _after(data: dict[str, Any], at: dict[str, int], where: str) -> timedelta:
             "`after: 3d` for one three days later)"
         )
     after = parse_after(data["after"])
+    if after is None and after_too_long(data["after"]):
+        raise IssueError(
+            f"{where}:{at.get('after', 1)}: after: {_shown(data['after'])} is too long "
+            f"(at most {LONGEST_AFTER.days}d)"
+        )
     if after is None:
         raise IssueError(
-            f"{where}:{at.get('after', 1)}: after: {data['after']!r} is not a delay "
+            f"{where}:{at.get('after', 1)}: after: {_shown(data['after'])} is not a delay "
             "(write 0, 90s, 30m, 12h, 3d or 2w)"
         )
     return after
+
+
+def _shown(value: Any) -> str:
+    """A front matter value for an error line: its repr, cut short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to write out
+        return f"<a number of {value.bit_length()} bits>" if isinstance(value, int) else "?"
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _backfill(data: dict[str, Any], at: dict[str, int], where: str) -> bool:
@@ -221,6 +258,11 @@ def read_step_files(settings: Settings) -> StepFiles:
             step = parse_step_file(settings, path)
         except IssueError as exc:
             found.errors.append(str(exc))
+            found.broken.add((path.parent.name, path.stem))
+            continue
+        except Exception as exc:  # a value no check foresaw: refuse this file, not the sync
+            log.exception("sequences: reading %s failed", path)
+            found.errors.append(f"{display_path(settings, path)}: cannot be read: {exc!r}"[:300])
             found.broken.add((path.parent.name, path.stem))
             continue
         taken = places.get((step.newsletter_id, step.position))
